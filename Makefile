@@ -1,0 +1,25 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test quick lint doctor
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m shared.demo
+
+lint: setup
+	$(PY) -m ruff check .
+
+test: lint
+	$(PY) -m shared.doctor
+	$(PY) -m pytest
+
+# Fast subset: skips tests that load the real chat model and slow ones.
+quick: setup
+	$(PY) -m pytest -m "not model and not slow and not notebook"
+
+doctor: setup
+	$(PY) -m shared.doctor

@@ -1,0 +1,65 @@
+"""Plot helpers that write PNG files (matplotlib's Agg backend: no screen needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_history(history, path: str | Path, title: str = "training loss") -> Path:
+    """Per-step training loss (faint), evaluated train/val loss (markers), and the LR."""
+    h = history if isinstance(history, Mapping) else history.as_dict()
+    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot(h["step"], h["loss"], alpha=0.35, label="train (per step)")
+    if h["eval_step"]:
+        ax.plot(h["eval_step"], h["eval_train"], "o-", label="train (eval)")
+        ax.plot(h["eval_step"], h["eval_val"], "s-", label="val (eval)")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    ax_lr.plot(h["step"], h["lr"], color="gray")
+    ax_lr.set_ylabel("lr")
+    ax_lr.set_xlabel("step")
+    ax_lr.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def plot_series(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    logx: bool = False,
+    logy: bool = False,
+) -> Path:
+    """One line per name: {name: (xs, ys)}; handy for measurements against length."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (xs, ys) in series.items():
+        ax.plot(xs, ys, "o-", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,82 @@
+"""Small shared pieces: configs from the command line, atomic checkpoints, corpora, runtime."""
+
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+
+from shared import checkpoint, corpora
+from shared.config import parse_config
+from shared.runtime import default_threads, pick_device, set_threads
+
+
+@dataclass
+class Demo:
+    width: int = field(default=8, metadata={"help": "model width"})
+    lr: float = 1e-3
+    name: str = "run"
+    fused: bool = True
+    dropout: float | None = None
+
+
+def test_config_defaults_and_overrides():
+    assert parse_config(Demo, []) == Demo()
+    cfg = parse_config(Demo, ["--width", "16", "--lr", "3e-4", "--fused", "false", "--dropout", "0.1"])
+    assert cfg == Demo(width=16, lr=3e-4, fused=False, dropout=0.1)
+
+
+def test_config_rejects_bad_values(capsys):
+    with pytest.raises(SystemExit):
+        parse_config(Demo, ["--width", "wide"])
+    assert "invalid int value" in capsys.readouterr().err
+
+
+def test_atomic_save_never_leaves_a_partial_file(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    checkpoint.atomic_save({"step": 1}, path)
+
+    def broken_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        checkpoint.atomic_save({"step": 2}, path)
+    monkeypatch.undo()
+    assert checkpoint.load(path) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_offline_corpora_exist_everywhere():
+    prose = corpora.stdlib_prose()
+    assert len(prose) > 300_000 and "function" in prose
+    code = corpora.stdlib_code(max_chars=200_000)
+    assert len(code) == 200_000 and "def " in code
+    assert corpora.load_corpus("stdlib", max_chars=1000) == prose[:1000]
+
+
+def test_shakespeare_from_a_local_path(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n")
+    assert corpora.tiny_shakespeare(path).startswith("First Citizen")
+    with pytest.raises(corpora.CorpusUnavailable, match="no file"):
+        corpora.tiny_shakespeare(tmp_path / "missing.txt")
+    with pytest.raises(corpora.CorpusUnavailable, match="neither a corpus name"):
+        corpora.load_corpus("no-such-corpus")
+
+
+def test_threads_and_device(monkeypatch):
+    monkeypatch.setenv("HYBRID_AI_THREADS", "1")
+    assert default_threads() == 1
+    before = torch.get_num_threads()
+    assert set_threads() == 1 and torch.get_num_threads() == 1
+    torch.set_num_threads(before)
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device().type in {"cpu", "cuda", "mps"}
+
+
+def test_doctor_finds_no_fail():
+    from shared.doctor import run_checks
+
+    failed = [c for c in run_checks() if c.status == "FAIL"]
+    assert not failed, "\n".join(f"{c.name}: {c.detail} (fix: {c.fix})" for c in failed)
