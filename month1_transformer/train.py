@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,8 +47,14 @@ def build_tokenizer(text: str, cfg: RunConfig):
     return BytePairTokenizer.train(text, cfg.bpe_vocab, progress=True)
 
 
-def train(model_cfg: GPTConfig, train_cfg: TrainConfig, run_cfg: RunConfig) -> tuple[GPT, Trainer]:
-    """Build data, model and trainer from the three configs; train; write plots and metrics."""
+def train(
+    model_cfg: GPTConfig,
+    train_cfg: TrainConfig,
+    run_cfg: RunConfig,
+    callback: Callable[[Trainer], None] | None = None,
+) -> tuple[GPT, Trainer]:
+    """Build data, model and trainer from the three configs; train; write plots and metrics.
+    `callback(trainer)` runs after every step (e.g. a live loss plot in a notebook)."""
     threads = set_threads(run_cfg.threads or None)
     device = pick_device(run_cfg.device)
     text = load_corpus(run_cfg.data, run_cfg.max_chars or None)
@@ -63,6 +70,7 @@ def train(model_cfg: GPTConfig, train_cfg: TrainConfig, run_cfg: RunConfig) -> t
         get_batch,
         train_cfg,
         loss_fn=lambda _, batch: forward(*batch)[1],
+        callback=callback,
         extra_state={"model_config": asdict(model_cfg), "tokenizer": tokenizer.to_dict()},
     )
     print(

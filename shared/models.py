@@ -90,7 +90,7 @@ def smollm2_folder() -> Path:
 def convert_smollm2(target: Path, progress: bool = True) -> Path:
     """GGUF -> HF folder (bf16 safetensors + tokenizer), written atomically."""
     import torch
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = smollm2_gguf_path()

@@ -1,20 +1,23 @@
-"""Plot helpers that write PNG files (matplotlib's Agg backend: no screen needed)."""
+"""Plot helpers that write PNG files.
+
+They build `matplotlib.figure.Figure` objects directly instead of going through pyplot,
+so they need no screen and never change the backend of the caller (a notebook keeps its
+inline plots). Each returns the PNG's path; `IPython.display.Image(path)` shows it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 
 def plot_history(history, path: str | Path, title: str = "training loss") -> Path:
     """Per-step training loss (faint), evaluated train/val loss (markers), and the LR."""
     h = history if isinstance(history, Mapping) else history.as_dict()
-    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    fig = Figure(figsize=(7, 5))
+    ax, ax_lr = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot(h["step"], h["loss"], alpha=0.35, label="train (per step)")
     if h["eval_step"]:
         ax.plot(h["eval_step"], h["eval_train"], "o-", label="train (eval)")
@@ -40,7 +43,8 @@ def plot_series(
     logy: bool = False,
 ) -> Path:
     """One line per name: {name: (xs, ys)}; handy for measurements against length."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for name, (xs, ys) in series.items():
         ax.plot(xs, ys, "o-", label=name)
     ax.set_xlabel(xlabel)
@@ -56,10 +60,9 @@ def plot_series(
     return save(fig, path)
 
 
-def save(fig, path: str | Path) -> Path:
+def save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -32,12 +32,14 @@ def pick_device(preferred: str | None = None) -> torch.device:
 def default_threads() -> int:
     """Threads for torch intra-op work.
 
-    $HYBRID_AI_THREADS wins. Otherwise: all cores when the machine is idle, else one
-    fewer than the cores, so a second busy process does not make OpenMP threads fight.
+    $HYBRID_AI_THREADS wins, then $OMP_NUM_THREADS. Otherwise: all cores when the machine
+    is idle, else one fewer than the cores, so a second busy process does not make OpenMP
+    threads fight.
     """
-    env = os.environ.get(THREADS_ENV)
-    if env:
-        return max(1, int(env))
+    for name in (THREADS_ENV, "OMP_NUM_THREADS"):
+        env = os.environ.get(name)
+        if env:
+            return max(1, int(env))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     busy = load1 > 0.75 * cores

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from shared import checkpoint
 
@@ -175,7 +175,10 @@ class Trainer:
         return checkpoint.atomic_save(self.state_dict(), path or self.ckpt_path)
 
     def load(self, path: Path) -> None:
-        state = checkpoint.load(path)
+        self.load_state_dict(checkpoint.load(path))
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` saved (subclasses that save part of the model override both)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]

@@ -1,0 +1,1 @@
+"""Month 4: Mixture of Experts - four specialists (Code / Math / Text / Chat)."""

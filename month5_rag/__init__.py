@@ -1,0 +1,1 @@
+"""Month 5: retrieval and RAG - chat with internal PDF and Word documents."""

@@ -1,0 +1,1 @@
+"""Month 6: the Enterprise Hybrid Assistant."""
