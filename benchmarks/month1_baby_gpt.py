@@ -37,6 +37,7 @@ VARIANTS = {
     "fused-1t-compile": ["--fused-attention", "true", "--threads", "1", "--compile", "true"],
     "fused-1t-rope": ["--fused-attention", "true", "--threads", "1", "--pos-enc", "rope"],
     "fused-1t-bias": ["--fused-attention", "true", "--threads", "1", "--bias", "true"],
+    "fused-2t-rope": ["--fused-attention", "true", "--threads", "2", "--pos-enc", "rope"],
 }
 
 
