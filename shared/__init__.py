@@ -1,6 +1,7 @@
-"""The package every month builds on: runtime set-up, configs, training loop,
-checkpoints, plots, corpora, the offline model store and the graded-exercise harness."""
+"""The package every month builds on.
 
-from shared.runtime import pick_device, quick_mode, seed_everything, set_threads
-
-__all__ = ["pick_device", "quick_mode", "seed_everything", "set_threads"]
+runtime (device, threads, seeds, quick mode), config (dataclass -> CLI), training (the
+shared loop), checkpoint (atomic saves), plotting (PNG), corpora (offline text), models
+(the offline model store), grading and exercises (graded exercises), doctor (install check).
+Import the submodule you need: importing `shared` itself loads nothing heavy.
+"""

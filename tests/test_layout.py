@@ -22,10 +22,11 @@ def test_month_package_has_readme_tests_and_help(month):
 
 def test_project_code_never_reads_the_workplace_shared_folder():
     """A user's clone has no ../shared: only benchmarks may mention it."""
+    folders = [ROOT / name for name in (*MONTHS, "shared", "tests", "scripts")]
     offenders = [
         str(p.relative_to(ROOT))
-        for p in ROOT.rglob("*.py")
-        if ".venv" not in p.parts and "benchmarks" not in p.parts and p.name != "test_layout.py"
-        and "../shared" in p.read_text(encoding="utf-8", errors="ignore")
+        for folder in folders
+        for p in folder.rglob("*.py")
+        if p.name != "test_layout.py" and "../shared" in p.read_text(encoding="utf-8", errors="ignore")
     ]
     assert not offenders
