@@ -1,0 +1,1 @@
+"""Month 3: state-space models and Mamba - reading files of 100k+ tokens in constant memory."""

@@ -1,0 +1,124 @@
+"""Read a text file of any length through a trained model in constant memory, then answer questions.
+
+    python -m month3_mamba read FILE --ask "qzv?" --ask "abc?"
+    python -m month3_mamba read FILE --ckpt runs/month3_recall/ckpt.pt --chunk 4096
+
+The file is read `--chunk` bytes at a time; each chunk goes through the model with the
+streaming state carried on, then is dropped: memory is the model, one chunk and the state
+(a few hundred KB), whether the file is 1 KB or 1 GB. The trained recall model
+(month3_mamba/checkpoints/recall.pt) remembers facts written `{key: value}` anywhere in the
+file; a question `key?` is asked as `{key? ` and the value's digits are decoded greedily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from month3_mamba.model import state_nbytes
+from month3_mamba.recall import Fact
+from month3_mamba.train_recall import load_recall_model
+from shared.runtime import set_threads
+
+DEFAULT_CKPT = Path(__file__).resolve().parent / "checkpoints" / "recall.pt"
+
+
+@dataclass
+class ReadResult:
+    n_bytes: int
+    seconds: float
+    state_bytes: int
+    peak_rss_mb: float
+    state: list
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.n_bytes / max(self.seconds, 1e-9)
+
+
+def iter_chunks(path: str | Path, chunk: int) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            yield block
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB.
+
+    Linux's VmHWM belongs to this process image; getrusage's ru_maxrss (the fallback) also
+    counts a parent's peak from before exec, which overstates a small child of a big parent."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@torch.no_grad()
+def read_stream(
+    model, chunks: Iterator[bytes], total: int | None = None, progress: bool = True, max_bytes: int | None = None
+) -> ReadResult:
+    """Run byte chunks through `model` (bytes are token ids), carrying the state; returns it.
+    `max_bytes`: stop after that many bytes."""
+    state = model.new_state(1)
+    n, start = 0, time.perf_counter()
+    bar = tqdm(total=total, unit="tok", unit_scale=True, desc="read", disable=not progress, dynamic_ncols=True)
+    for block in chunks:
+        if max_bytes is not None and n >= max_bytes:
+            break
+        model(torch.frombuffer(bytearray(block), dtype=torch.uint8).long()[None], state=state)
+        n += len(block)
+        bar.update(len(block))
+    bar.close()
+    return ReadResult(n, time.perf_counter() - start, state_nbytes(state), peak_rss_mb(), state)
+
+
+def question_key(question: str) -> str:
+    """'qzv?', '{qzv? ', ' qzv ' -> 'qzv'."""
+    return question.strip().strip("{}").strip().rstrip("?").strip()
+
+
+@torch.no_grad()
+def answer(model, state: list, question: str, length: int) -> str:
+    """Ask `{key? ` after the text the state has read and decode `length` bytes greedily (the
+    value's length: training scored only the value's digits, so the model never learned to stop).
+    The state is copied, so several questions can follow the same reading."""
+    state = copy.deepcopy(state)
+    prompt = Fact(question_key(question), "").question.encode()
+    logits = model(torch.tensor([list(prompt)]), state=state)[0][:, -1]
+    out = bytearray()
+    for _ in range(length):
+        out.append(int(logits[0].argmax()))
+        logits = model.step(torch.tensor([out[-1]]), state)
+    return out.decode("ascii", errors="replace")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="a text file (read as bytes)")
+    parser.add_argument("--ask", action="append", default=[], metavar="QUESTION",
+                        help='a question such as "qzv?" (repeatable)')
+    parser.add_argument("--ckpt", default=str(DEFAULT_CKPT), help="recall checkpoint (default: the committed one)")
+    parser.add_argument("--chunk", type=int, default=2048, help="bytes per streamed chunk")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--progress", type=int, default=1, help="1: show a progress bar")
+
+
+def main(args: argparse.Namespace) -> None:
+    set_threads(args.threads)
+    model, task = load_recall_model(args.ckpt)
+    size = os.path.getsize(args.file)
+    result = read_stream(model, iter_chunks(args.file, args.chunk), total=size, progress=bool(args.progress))
+    print(f"read {result.n_bytes:,} tokens (bytes) in {result.seconds:.1f} s ({result.tokens_per_s:,.0f} tokens/s); "
+          f"state {result.state_bytes / 1024:.0f} KiB; peak RSS {result.peak_rss_mb:.0f} MB")
+    for question in args.ask:
+        print(f"{question_key(question)}? {answer(model, result.state, question, task.value_len)}")
