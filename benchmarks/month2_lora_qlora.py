@@ -136,9 +136,10 @@ def main() -> None:
     results = []
     for variant in args.variants:
         is_qlora = VARIANTS[variant]["qlora"]
-        adapter = "" if "+gc" in variant else (args.qlora_adapter if is_qlora else args.lora_adapter)
-        if adapter and args.eval_n and not Path(adapter).is_dir():
+        adapter = "" if "+gc" in variant or not args.eval_n else (args.qlora_adapter if is_qlora else args.lora_adapter)
+        if adapter and not Path(adapter).is_dir():
             print(f"[bench] {variant}: no adapter at {adapter}; to score it, train it first (see --help)")
+            adapter = ""
         result_path = out / f"{variant}.json"
         cmd = [sys.executable, __file__, "--worker", variant, "--steps", str(args.steps), "--eval-n",
                str(args.eval_n), "--adapter", adapter, "--result", str(result_path)]

@@ -102,8 +102,7 @@ def train(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser.add_argument_group("data and run"), RunConfig)
     add_config_arguments(parser.add_argument_group("model"), GPTConfig)
-    add_config_arguments(parser.add_argument_group("training"), TrainConfig)
-    parser.set_defaults(out_dir="runs/month1")
+    add_config_arguments(parser.add_argument_group("training"), TrainConfig, defaults={"out_dir": "runs/month1"})
 
 
 def main(args: argparse.Namespace) -> None:

@@ -34,14 +34,17 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one option per dataclass field; help text comes from field metadata['help']."""
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, defaults: dict[str, Any] | None = None) -> None:
+    """Add one option per dataclass field; help text comes from field metadata['help'].
+    `defaults` overrides some fields' defaults (a command's own settings for a shared config),
+    both as the value used and as the one --help shows."""
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         tp = _field_type(hints[field.name])
         default = field.default if field.default is not dataclasses.MISSING else None
         if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
             default = field.default_factory()  # type: ignore[misc]
+        default = (defaults or {}).get(field.name, default)
         kwargs: dict[str, Any] = {"default": default, "dest": field.name}
         help_text = field.metadata.get("help", "")
         kwargs["help"] = f"{help_text} (default: {default})".strip()
