@@ -38,7 +38,7 @@ def discretize(u: Tensor, delta: Tensor, A: Tensor, B: Tensor) -> tuple[Tensor, 
     """dA = exp(delta A) and dBu = delta B u, both time-major (l, b, d, n).
 
     u, delta: (b, d, l); A: (d, n); B: (b, n, l). Time-major because each scan step then
-    reads one contiguous slice (on one CPU thread the loop ran ~3x faster than with (b, d, l, n))."""
+    reads one contiguous slice (on one CPU thread the loop ran about 1.5x faster than with (b, d, l, n))."""
     dA = torch.exp(delta.permute(2, 0, 1)[..., None] * A)
     dBu = (delta * u).permute(2, 0, 1)[..., None] * B.permute(2, 0, 1)[:, :, None, :]
     return dA, dBu

@@ -22,7 +22,7 @@ from month3_mamba.recall import RecallBatches, RecallTaskConfig, evaluate_recall
 from shared import checkpoint
 from shared.config import add_config_arguments, config_from_args
 from shared.plotting import plot_history
-from shared.runtime import set_threads
+from shared.runtime import seed_everything, set_threads
 from shared.training import TrainConfig, Trainer
 
 ARCHS = ("mamba", "transformer")
@@ -50,6 +50,7 @@ def build_model(arch: str, model_cfg: MambaConfig, task: RecallTaskConfig, pos_e
 
 def train_recall(model_cfg: MambaConfig, train_cfg: TrainConfig, task: RecallTaskConfig, run: RecallRunConfig):
     set_threads(run.threads)
+    seed_everything(train_cfg.seed)  # the initial weights too, not only the data
     model = build_model(run.arch, model_cfg, task, run.pos_enc)
     batches = RecallBatches(task, train_cfg.max_steps)
     extra = {"arch": run.arch, "model_config": model.config_dict(), "task_config": asdict(task)}
@@ -115,10 +116,11 @@ def load_recall_model(path: str | Path):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser.add_argument_group("run"), RecallRunConfig)
     add_config_arguments(parser.add_argument_group("task"), RecallTaskConfig)
-    add_config_arguments(parser.add_argument_group("model"), MambaConfig)
-    add_config_arguments(parser.add_argument_group("training"), TrainConfig)
-    parser.set_defaults(out_dir="runs/month3_recall", lr=3e-3, max_steps=1500, warmup_steps=50,
-                        eval_interval=250, eval_batches=4, ckpt_interval=100, weight_decay=0.0)
+    # A conv window of 8 bytes holds a whole `{key: v`: B and C can see the full key (README).
+    add_config_arguments(parser.add_argument_group("model"), MambaConfig, defaults={"d_conv": 8})
+    add_config_arguments(parser.add_argument_group("training"), TrainConfig, defaults={
+        "out_dir": "runs/month3_recall", "lr": 3e-3, "min_lr": 3e-4, "max_steps": 4000, "warmup_steps": 50,
+        "eval_interval": 250, "eval_batches": 4, "ckpt_interval": 250, "weight_decay": 0.0})
 
 
 def main(args: argparse.Namespace) -> None:
