@@ -13,12 +13,18 @@ Rows:
   fp32 lean loop               inference.stream_tokens: the model called directly with a DynamicCache
   fp32 TextIteratorStreamer    generate in a thread, text through transformers' streamer
   bf16 generate                the whole model in bf16
-  fast generate                inference.optimize_for_cpu (fp16 weights, fp32 arithmetic, verified int8 head)
-  fast lean loop               the same model with the lean loop: the chatbot's default path
+  fp16 modules, generate       inference.optimize_for_cpu: transformers' modules with fp16 weights (fp32
+                               arithmetic) and the verified int8 head
+  fp16 modules, lean loop      the same model with the lean loop
+  LeanLlama fp32 / fp16        lean_llama.LeanLlama, our own decoder, fp32 or fp16-stored weights
+  4-bit draft alone            LeanLlama with int4 weights and bf16 activations (not fp32's tokens)
+  speculative (chat default)   lean_llama.FastDecoder: the fp16 LeanLlama checks the 4-bit draft's proposals
 Then, separately (too slow to run on every prompt): the KV cache on/off on two prompts, and one
 batched, left-padded generate call for all prompts against one call per prompt.
 
 Optional sections (--sections, comma-separated; default: paths,kv,batch):
+  steps        LeanLlama's cost per call against the number of new tokens (1 = decoding, more = verifying
+               drafted tokens), fp32 / fp16 / 4-bit, after a 39-token prompt; and the prompt's prefill
   micro        576->1536 linears at batch 1, weights from memory: fp32, FBGEMM fp16, int8 x bf16, torchao
   profile      where one decode step spends its time (torch profiler), fp32 and the fast path
   experiments  ideas that did not make the fast path: int8 weights with bf16 activations, prompt-lookup and
@@ -44,6 +50,14 @@ from month2_llm_core.inference import (
     optimize_for_cpu,
     stream_tokens,
     time_round_robin,
+)
+from month2_llm_core.lean_llama import (
+    FastDecoder,
+    LeanLlama,
+    fp16_linear,
+    int4_bf16_linear,
+    lean_tokens,
+    transposed_linear,
 )
 from shared.models import load_chat_model
 from shared.runtime import set_threads
@@ -132,6 +146,38 @@ def profile_step(models, tok, steps=10):
         print(f"  {'everything else':<45} {total - sum(e.self_cpu_time_total for e in ops[:5]) / steps / 1000:6.1f}")
 
 
+def step_costs(model, tok, repeats=10):
+    """Milliseconds per LeanLlama.step for 1..7 new tokens: what speculative decoding trades."""
+    prompt = chat_input_ids(tok, FIXED_PROMPTS[1])[0].tolist()
+    decoders = {"fp32": LeanLlama(model, transposed_linear),
+                "fp16": LeanLlama(model, fp16_linear, head=fp16_linear(model.lm_head.weight)),
+                "4-bit": LeanLlama(model, int4_bf16_linear, head=int4_bf16_linear(model.lm_head.weight))}
+    sizes = (1, 2, 4, 7)
+    print(f"\nms per call after a {len(prompt)}-token prompt  " + "  ".join(f"{t:>3} new" for t in sizes) + "  prefill")
+    results = {}
+    for name, lean in decoders.items():
+        row = []
+        for t in sizes:
+            lean.reset()
+            lean.step(prompt, last_only=True)
+            for _ in range(2):  # warm-up
+                lean.step(list(range(t)))
+                lean.rewind(t)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                lean.step(list(range(t)))
+                lean.rewind(t)
+            row.append(1000 * (time.perf_counter() - start) / repeats)
+        start = time.perf_counter()
+        for _ in range(3):
+            lean.reset()
+            lean.step(prompt, last_only=True)
+        prefill = 1000 * (time.perf_counter() - start) / 3
+        results[name] = {"ms_per_call": dict(zip(sizes, row)), "prefill_ms": prefill}
+        print(f"{name:<38}" + "".join(f"{ms:>8.1f}" for ms in row) + f"{prefill:>9.1f}")
+    return results
+
+
 def generate_runner(model, tokenizer, n, **kwargs):
     @torch.inference_mode()
     def run(prompt):
@@ -150,6 +196,22 @@ def lean_runner(model, tokenizer, n, first_token_times=None):
         start = time.perf_counter()
         out = []
         for token in stream_tokens(model, chat_input_ids(tokenizer, prompt), n, eos):
+            if not out and first_token_times is not None:
+                first_token_times.append(time.perf_counter() - start)
+            out.append(token)
+        return out
+
+    return run
+
+
+def token_runner(tokens, tokenizer, eos, n, first_token_times=None, stats=None):
+    """A runner for a function (prompt ids, n, eos) -> iterator of token ids; `stats` (a dict to fill)
+    collects FastDecoder's token and target-call counts over all prompts."""
+
+    def run(prompt):
+        start = time.perf_counter()
+        out = []
+        for token in tokens(chat_input_ids(tokenizer, prompt)[0].tolist(), n, eos):
             if not out and first_token_times is not None:
                 first_token_times.append(time.perf_counter() - start)
             out.append(token)
@@ -191,7 +253,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/bench_month2/decode.json")
     parser.add_argument("--sections", default="paths,kv,batch",
-                        help="comma-separated: paths, kv, batch, micro, profile, experiments")
+                        help="comma-separated: paths, kv, batch, steps, micro, profile, experiments")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     set_threads(args.threads)
@@ -201,19 +263,21 @@ def main() -> None:
     fp32, tok = load_chat_model(progress=False)
     fast = optimize_for_cpu(copy.deepcopy(fp32))
     report = {"threads": args.threads, "max_new_tokens": n}
+    if "steps" in sections:
+        report["steps"] = step_costs(fp32, tok)
     if "micro" in sections:
         micro()
     if "profile" in sections:
-        profile_step({"fp32": fp32, "fast path": fast}, tok)
+        profile_step({"fp32": fp32, "fp16 modules": fast}, tok)
     if "paths" in sections:
         report.update(compare_paths(fp32, fast, tok, prompts, n))
     if "experiments" in sections:
         draft = int8_weight_model(copy.deepcopy(fp32))
         runners = {"fp32 generate": generate_runner(fp32, tok, n),
-                   "fast lean loop": lean_runner(fast, tok, n),
+                   "fp16 modules, lean loop": lean_runner(fast, tok, n),
                    "int8 weights x bf16, lean loop": lean_runner(draft, tok, n),
-                   "fast generate, prompt lookup": generate_runner(fast, tok, n, prompt_lookup_num_tokens=5),
-                   "fast generate, int8 draft": generate_runner(fast, tok, n, assistant_model=draft)}
+                   "fp16 modules, generate, prompt lookup": generate_runner(fast, tok, n, prompt_lookup_num_tokens=5),
+                   "fp16 modules, generate, int8 draft": generate_runner(fast, tok, n, assistant_model=draft)}
         report["experiments"] = table(time_round_robin(runners, prompts), len(prompts))
     if "kv" in sections:
         # KV cache on/off: without the cache every step re-reads the whole sequence.
@@ -248,27 +312,42 @@ def main() -> None:
 def table(timings, n_prompts):
     base = timings["fp32 generate"]
     rows = []
-    print(f"\n{'path':<34} {'tok/s':>7} {'vs fp32 generate':>17} {'same tokens':>12}")
+    print(f"\n{'path':<38} {'tok/s':>7} {'vs fp32 generate':>17} {'same tokens':>12}")
     for name, t in timings.items():
         same = sum(a == b for a, b in zip(t.outputs, base.outputs))
         ratio = t.tokens_per_s / base.tokens_per_s
         rows.append({"path": name, "tokens_per_s": t.tokens_per_s, "ratio": ratio, "same": same, "n": n_prompts})
-        print(f"{name:<34} {t.tokens_per_s:>7.1f} {ratio:>16.2f}x {same:>8}/{n_prompts}")
+        print(f"{name:<38} {t.tokens_per_s:>7.1f} {ratio:>16.2f}x {same:>8}/{n_prompts}")
     return rows
 
 
 def compare_paths(fp32, fast, tok, prompts, n):
     # Loaded in bf16, not fp32.to(bfloat16): .to() would also round RoPE's inv_freq buffer.
     bf16, _ = load_chat_model(dtype=torch.bfloat16, progress=False)
-    ttft = {"fp32 TextIteratorStreamer": [], "fast lean loop": []}
+    ttft = {"fp32 TextIteratorStreamer": [], "speculative (chat default)": []}
+    eos = eos_ids(fp32, tok)
+    lean32 = LeanLlama(fp32, transposed_linear)
+    fast_decoder = FastDecoder(fp32)
+    draft = LeanLlama(fp32, int4_bf16_linear, head=int4_bf16_linear(fp32.lm_head.weight))
+    spec_stats = {"tokens": 0, "target_calls": 0}
+
+    def speculative(ids, n, eos):
+        yield from fast_decoder.tokens(ids, n, eos)
+        spec_stats["tokens"] += fast_decoder.stats["tokens"]
+        spec_stats["target_calls"] += fast_decoder.stats["target_calls"]
+
     runners = {
         "fp32 generate": generate_runner(fp32, tok, n),
         "fp32 generate, static cache": generate_runner(fp32, tok, n, cache_implementation="static"),
         "fp32 lean loop": lean_runner(fp32, tok, n),
         "fp32 TextIteratorStreamer": streamer_runner(fp32, tok, n, ttft["fp32 TextIteratorStreamer"]),
         "bf16 generate": generate_runner(bf16, tok, n),
-        "fast generate": generate_runner(fast, tok, n),
-        "fast lean loop": lean_runner(fast, tok, n, ttft["fast lean loop"]),
+        "fp16 modules, generate": generate_runner(fast, tok, n),
+        "fp16 modules, lean loop": lean_runner(fast, tok, n),
+        "LeanLlama fp32": token_runner(lambda *a: lean_tokens(lean32, *a), tok, eos, n),
+        "LeanLlama fp16": token_runner(lambda *a: lean_tokens(fast_decoder.target, *a), tok, eos, n),
+        "4-bit draft alone": token_runner(lambda *a: lean_tokens(draft, *a), tok, eos, n),
+        "speculative (chat default)": token_runner(speculative, tok, eos, n, ttft["speculative (chat default)"]),
     }
     print(f"[decode] {len(prompts)} prompts x up to {n} tokens, paths taking turns", flush=True)
     timings = time_round_robin(runners, prompts)
@@ -279,7 +358,10 @@ def compare_paths(fp32, fast, tok, prompts, n):
     for name, times in ttft.items():
         print(f"time to first token, {name}: {1000 * sum(times) / len(times):.0f} ms (mean); "
               f"plain generate shows nothing until the whole answer: {1000 * base.seconds / len(prompts):.0f} ms")
-    return {"rows": rows, "ttft_ms": {k: 1000 * sum(v) / len(v) for k, v in ttft.items()}}
+    per_call = spec_stats["tokens"] / max(1, spec_stats["target_calls"])
+    print(f"speculative: {per_call:.2f} tokens per fp16 call (after the prompt), lookahead {fast_decoder.lookahead}")
+    return {"rows": rows, "ttft_ms": {k: 1000 * sum(v) / len(v) for k, v in ttft.items()},
+            "speculative_tokens_per_target_call": per_call}
 
 
 if __name__ == "__main__":

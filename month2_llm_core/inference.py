@@ -245,16 +245,14 @@ class VerifiedInt8Head(nn.Module):
         scores, bound = self._approximate(x)
         if not torch.isfinite(scores).all():  # never trust a broken approximation: do it all in fp32
             return (x @ self.weight.float().T).reshape(*shape[:-1], -1)
-        self.recomputed = 0
-        for row in range(x.size(0)):
-            idx = scores[row].topk(self.top).indices
-            scores[row, idx] = self.weight[idx].float() @ x[row]
-            best = scores[row, idx].max()
-            maybe = scores[row] + bound[row] >= best
-            maybe[idx] = False  # already exact
-            rest = torch.nonzero(maybe).squeeze(1)
-            scores[row, rest] = self.weight[rest].float() @ x[row]
-            self.recomputed += len(idx) + len(rest)
+        idx = scores.topk(self.top, dim=1).indices  # (rows, top)
+        exact = (self.weight[idx].float() @ x[:, :, None]).squeeze(-1)
+        scores.scatter_(1, idx, exact)
+        maybe = scores + bound >= exact.max(dim=1, keepdim=True).values
+        maybe.scatter_(1, idx, False)  # already exact
+        rows, cols = maybe.nonzero(as_tuple=True)
+        scores[rows, cols] = (self.weight[cols].float() * x[rows]).sum(-1)
+        self.recomputed = idx.numel() + cols.numel()
         return scores.reshape(*shape[:-1], -1)
 
 

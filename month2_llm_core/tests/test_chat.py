@@ -197,12 +197,9 @@ def test_llamacpp_backend_explains_how_to_install_it():
 # -- the real model ----------------------------------------------------------------------------------
 @pytest.mark.model
 def test_transformers_backend_answers_on_the_fast_path(smollm2):
-    import copy
-
-    from month2_llm_core.inference import optimize_for_cpu
-
     model, tokenizer = smollm2
-    backend = TransformersBackend(optimize_for_cpu(copy.deepcopy(model)), tokenizer)
+    backend = TransformersBackend(model, tokenizer, fast=True)
+    assert backend.decoder is not None
     session = ChatSession(backend, context_window=256, sampling=Sampling(max_new_tokens=16))
     out = chat(session, "What is the capital of France?\n")
     assert "Paris" in out
