@@ -19,6 +19,8 @@ Rows:
   LeanLlama fp32 / fp16        lean_llama.LeanLlama, our own decoder, fp32 or fp16-stored weights
   4-bit draft alone            LeanLlama with int4 weights and bf16 activations (not fp32's tokens)
   speculative (chat default)   lean_llama.FastDecoder: the fp16 LeanLlama checks the 4-bit draft's proposals
+  llama.cpp (Q4_1 GGUF)        the chat's llamacpp backend, greedy, on the same prompt ids; only when the optional
+                               llama-cpp-python is installed (pip install -e '.[llamacpp]', a source build)
 Then, separately (too slow to run on every prompt): the KV cache on/off on two prompts, and one
 batched, left-padded generate call for all prompts against one call per prompt.
 
@@ -220,6 +222,30 @@ def token_runner(tokens, tokenizer, eos, n, first_token_times=None, stats=None):
     return run
 
 
+def llamacpp_runner(tokenizer, n, threads):
+    """Greedy decoding of SmolLM2's own GGUF by llama.cpp, fed the same prompt ids (its vocabulary is the
+    tokenizer's); None when llama-cpp-python is not installed."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    from shared.models import smollm2_gguf_path
+
+    llm = Llama(model_path=str(smollm2_gguf_path()), n_ctx=2048, n_threads=threads, verbose=False)
+
+    def run(prompt):
+        llm.reset()
+        out = []
+        for token in llm.generate(chat_input_ids(tokenizer, prompt)[0].tolist(), top_k=1, top_p=1.0, temp=0.0,
+                                  repeat_penalty=1.0, reset=True):
+            out.append(token)
+            if token == llm.token_eos() or len(out) == n:
+                break
+        return out
+
+    return run
+
+
 def streamer_runner(model, tokenizer, n, first_token_times):
     """generate + TextIteratorStreamer; returns the generated ids (captured from generate's output)."""
     from transformers import TextIteratorStreamer
@@ -349,6 +375,9 @@ def compare_paths(fp32, fast, tok, prompts, n):
         "4-bit draft alone": token_runner(lambda *a: lean_tokens(draft, *a), tok, eos, n),
         "speculative (chat default)": token_runner(speculative, tok, eos, n, ttft["speculative (chat default)"]),
     }
+    llamacpp = llamacpp_runner(tok, n, torch.get_num_threads())
+    if llamacpp is not None:
+        runners["llama.cpp (Q4_1 GGUF)"] = llamacpp
     print(f"[decode] {len(prompts)} prompts x up to {n} tokens, paths taking turns", flush=True)
     timings = time_round_robin(runners, prompts)
     rows = table(timings, len(prompts))

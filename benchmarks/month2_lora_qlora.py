@@ -13,8 +13,8 @@ matching trained adapter on the held-out split with greedy decoding:
 
 Variants with "+gc" add gradient checkpointing; it changes memory and time, not the
 weights, so they are not scored again. Memory is resident set size (RSS): the process
-peak (getrusage, includes loading the model) and the peak sampled every 20 ms during
-the training steps only.
+peak (VmHWM, includes loading the model) and the peak sampled every 20 ms during
+the training steps only (shared.memory).
 
     OMP_NUM_THREADS=1 HYBRID_AI_THREADS=1 python benchmarks/month2_lora_qlora.py
     python benchmarks/month2_lora_qlora.py --steps 4 --eval-n 0          # time and memory only
@@ -27,11 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -44,37 +42,11 @@ VARIANTS = {
 QLORA_ADAPTER = "runs/month2/toolcall-qlora/adapter"
 
 
-class PeakRSS:
-    """Samples this process's RSS in a background thread; `peak` is the largest seen."""
-
-    def __init__(self, interval: float = 0.02) -> None:
-        import psutil
-
-        self.process, self.interval, self.peak = psutil.Process(), interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-
 def worker(variant: str, steps: int, eval_n: int, adapter: str, out: Path) -> None:
     """One variant, in this (fresh) process; writes its measurements to `out`."""
-    import psutil
-
     from month2_llm_core import finetune as ft
     from month2_llm_core.toolcalls import make_examples
+    from shared.memory import PeakRSS, peak_rss_bytes, rss_bytes
     from shared.runtime import seed_everything, set_threads
 
     threads = set_threads()
@@ -82,7 +54,7 @@ def worker(variant: str, steps: int, eval_n: int, adapter: str, out: Path) -> No
     train_cfg = ft.train_config(max_steps=steps, out_dir="", eval_interval=0, progress=False)
     seed_everything(train_cfg.seed)
     model, tokenizer = ft.load_base_model(cfg.model, cfg.qlora, cfg.gradient_checkpointing)
-    rss_loaded = psutil.Process().memory_info().rss
+    rss_loaded = rss_bytes()
     model = ft.add_lora(model, cfg)
     train = make_examples("train", cfg.n_train, cfg.data_seed)
     encoded, _ = ft.encode_splits(tokenizer, {"train": train, "val": train[:8]}, cfg.max_length)
@@ -100,7 +72,7 @@ def worker(variant: str, steps: int, eval_n: int, adapter: str, out: Path) -> No
         "seconds_per_step": statistics.median(step_s[1:] or step_s),  # the first step warms up
         "rss_after_load_gb": rss_loaded / 1e9,
         "peak_rss_training_gb": sampler.peak / 1e9,
-        "peak_rss_process_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+        "peak_rss_process_gb": peak_rss_bytes() / 1e9,
         "losses": trainer.history.loss,
     }
     if eval_n and adapter and Path(adapter).is_dir():

@@ -80,3 +80,16 @@ def test_doctor_finds_no_fail():
 
     failed = [c for c in run_checks() if c.status == "FAIL"]
     assert not failed, "\n".join(f"{c.name}: {c.detail} (fix: {c.fix})" for c in failed)
+
+
+def test_memory_peaks_see_an_allocation():
+    import time
+
+    from shared.memory import MIB, PeakRSS, peak_rss_bytes, rss_bytes
+
+    with PeakRSS(interval=0.005) as phase:
+        block = torch.ones(64 * MIB // 4)  # 64 MiB, touched
+        time.sleep(0.1)  # the sampler sees it
+        del block
+    assert phase.peak >= rss_bytes() + 48 * MIB  # the phase's own peak, not what is left after it
+    assert peak_rss_bytes() >= phase.peak - MIB  # the process peak includes the phase
