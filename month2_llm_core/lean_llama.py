@@ -229,6 +229,8 @@ def speculative_greedy_tokens(target: LeanLlama, draft: LeanLlama, prompt_ids: S
     target call. The draft works in the target's KV cache: it needs no prefill of its own, and
     the target's exact keys and values overwrite the draft's wherever it verifies.
     `stats` (optional) receives the token and target-call counts."""
+    if max_new_tokens <= 0:
+        return
     draft.cache = target.cache
     target.reset()
     token = int(target.step(prompt_ids, last_only=True)[-1].argmax())

@@ -94,6 +94,7 @@ def test_speculative_decoding_stops_at_eos():
     expected = free[: free.index(eos) + 1]
     draft = LeanLlama(tiny_model())
     assert list(speculative_greedy_tokens(target, draft, prompt, 12, {eos}, lookahead=4, min_margin=0.0)) == expected
+    assert list(speculative_greedy_tokens(target, draft, prompt, 0)) == list(lean_tokens(target, prompt, 0)) == []
 
 
 @pytest.mark.model
