@@ -231,7 +231,9 @@ def llamacpp_runner(tokenizer, n, threads):
         return None
     from shared.models import smollm2_gguf_path
 
-    llm = Llama(model_path=str(smollm2_gguf_path()), n_ctx=2048, n_threads=threads, verbose=False)
+    # n_batch=1: a native build of llama-cpp-python 0.3.36 segfaults in ggml's AMX matrix product on this
+    # machine's CPU whenever a batch holds more than one token (month2_llm_core/README.md, known limits).
+    llm = Llama(model_path=str(smollm2_gguf_path()), n_ctx=2048, n_threads=threads, n_batch=1, verbose=False)
 
     def run(prompt):
         llm.reset()

@@ -207,7 +207,8 @@ class LlamaCppBackend:
     """A GGUF file through llama-cpp-python (optional: `pip install -e '.[llamacpp]'`, a source
     build of ~18 min on 2 cores). Defaults to SmolLM2's GGUF from the offline store."""
 
-    def __init__(self, gguf: str = "", context_window: int = 2048, threads: int | None = None) -> None:
+    def __init__(self, gguf: str = "", context_window: int = 2048, threads: int | None = None,
+                 batch: int = 512) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as err:
@@ -217,7 +218,7 @@ class LlamaCppBackend:
 
         path = gguf or str(smollm2_gguf_path())
         self.name = f"llama.cpp:{Path(path).name}"
-        self.llm = Llama(model_path=path, n_ctx=context_window, n_threads=threads, verbose=False)
+        self.llm = Llama(model_path=path, n_ctx=context_window, n_threads=threads, n_batch=batch, verbose=False)
 
     def count_tokens(self, messages: list[Message]) -> int:
         # SmolLM2's template is ChatML; for other GGUFs this is a close estimate.
@@ -301,6 +302,8 @@ class ChatConfig:
     fast: bool = field(default=True, metadata={"help": "transformers: our lean decoder, fp16 weights, speculative "
                                                        "with a 4-bit draft (same greedy answers as fp32, ~2x)"})
     threads: int = field(default=0, metadata={"help": "torch / llama.cpp threads (0 = automatic)"})
+    llamacpp_batch: int = field(default=512, metadata={"help": "llamacpp: tokens per batch; 1 avoids a crash in "
+                                                                "ggml's AMX kernels on some CPUs (README)"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
 
 
@@ -308,7 +311,7 @@ def make_backend(cfg: ChatConfig) -> Backend:
     if cfg.backend == "openai":
         return OpenAIBackend(cfg.base_url, cfg.model, cfg.api_key)
     if cfg.backend == "llamacpp":
-        return LlamaCppBackend(cfg.model, cfg.context_window, cfg.threads or None)
+        return LlamaCppBackend(cfg.model, cfg.context_window, cfg.threads or None, cfg.llamacpp_batch)
     return TransformersBackend.load(cfg.model or "smollm2", fast=cfg.fast, seed=cfg.seed)
 
 

@@ -184,14 +184,17 @@ def test_cli_chat_against_the_fake_server(fake_server):
     assert "[openai:fake-smol@" in proc.stdout and "bot> You sent 2 messages." in proc.stdout
 
 
-def test_llamacpp_backend_explains_how_to_install_it():
+def test_llamacpp_backend_explains_how_to_install_it_or_answers():
+    """Without the optional extra: a clear error. With it: SmolLM2's own GGUF answers (batch 1: a native
+    build crashes in ggml's AMX kernels on the project's CPUs; README)."""
     try:
         import llama_cpp  # noqa: F401
     except ImportError:
         with pytest.raises(RuntimeError, match="llama-cpp-python"):
             LlamaCppBackend()
-    else:
-        pytest.skip("llama-cpp-python is installed: the backend loads the GGUF instead")
+        return
+    session = ChatSession(LlamaCppBackend(batch=1), context_window=256, sampling=Sampling(max_new_tokens=16))
+    assert "Paris" in chat(session, "What is the capital of France?\n")
 
 
 # -- the real model ----------------------------------------------------------------------------------
