@@ -6,10 +6,12 @@ GPT of the same width and depth (4 heads, RoPE, fused SDPA) runs the whole seque
 forward pass. Every point runs in a fresh process with a time limit; the Transformer stops at
 its first point over the limit or out of memory.
 
-Part `recall`: recall accuracy against document length for the committed Mamba checkpoint and
-for Transformers trained the same way (`train-recall --arch transformer`, learned positions
-or RoPE) when their checkpoints exist. A learned-position Transformer sees only its last
-block_size bytes; the RoPE one runs on the whole document (each point has a time limit).
+Part `recall`: recall accuracy against document length for the committed Mamba checkpoint and,
+when their checkpoints exist, the hybrid and RWKV models trained on the same curriculum
+(`train-recall --arch hybrid|rwkv`) and Transformers with their own recipe (`train-recall
+--arch transformer`, learned positions or RoPE; commands in the README). A learned-position
+Transformer sees only its last block_size bytes; the RoPE one runs on the whole document
+(each point has a time limit).
 
 Part `stdlib`: a small byte-level Mamba trained briefly on the standard library's sources
 (the first 90%), then streamed over the held-out rest; per-position loss plotted.
@@ -40,7 +42,7 @@ def speed_child(arch: str, length: int) -> dict:
     """Runs in a fresh process: one forward over `length` random bytes."""
     from month1_transformer.model import GPT, GPTConfig
     from month3_mamba.model import MambaConfig, MambaLM
-    from month3_mamba.read import peak_rss_mb
+    from shared.memory import MIB, peak_rss_bytes
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -61,7 +63,7 @@ def speed_child(arch: str, length: int) -> dict:
             model(ids)
     seconds = time.perf_counter() - start
     return {"arch": arch, "length": length, "seconds": seconds, "tokens_per_s": length / seconds,
-            "peak_rss_mb": peak_rss_mb()}
+            "peak_rss_mb": peak_rss_bytes() / MIB}
 
 
 def run_child(args: list[str], timeout: float) -> dict | None:
@@ -182,14 +184,17 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["speed", "recall", "stdlib"],
                         choices=["speed", "recall", "stdlib"])
     parser.add_argument("--lengths", type=int, nargs="+", default=[1000, 4000, 16000, 64000, 256000, 1000000])
-    parser.add_argument("--recall-lengths", type=int, nargs="+", default=[512, 1000, 8000, 64000, 128000])
+    parser.add_argument("--recall-lengths", type=int, nargs="+", default=[256, 512, 1000, 8000, 64000, 128000])
     parser.add_argument("--docs", type=int, default=8)
     parser.add_argument("--facts", type=int, default=2, help="facts per recall document")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per point")
     parser.add_argument("--mamba-ckpt", default="month3_mamba/checkpoints/recall.pt")
     parser.add_argument("--mamba-phase1-ckpt", default="runs/month3_recall/phase1_recall.pt")
-    parser.add_argument("--gpt-learned-ckpt", default="runs/month3_recall_gpt_learned/ckpt.pt")
-    parser.add_argument("--gpt-rope-ckpt", default="runs/month3_recall_gpt_rope/ckpt.pt")
+    parser.add_argument("--hybrid-ckpt", default="runs/month3_recall_hybrid/recall.pt")
+    parser.add_argument("--hybrid-w32-ckpt", default="runs/month3_recall_hybrid_w32/recall.pt")
+    parser.add_argument("--rwkv-ckpt", default="runs/month3_recall_rwkv/recall.pt")
+    parser.add_argument("--gpt-learned-ckpt", default="runs/month3_recall_gpt_learned_tuned/ckpt.pt")
+    parser.add_argument("--gpt-rope-ckpt", default="runs/month3_recall_gpt_rope_tuned/ckpt.pt")
     parser.add_argument("--stdlib-steps", type=int, default=400)
     parser.add_argument("--stdlib-bytes", type=int, default=1_000_000)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -208,6 +213,8 @@ def main() -> None:
         results["speed"] = part_speed(args.lengths, args.timeout)
     if "recall" in args.parts:
         checkpoints = {"mamba (committed)": args.mamba_ckpt, "mamba, phase 1 only (<= 512)": args.mamba_phase1_ckpt,
+                       "hybrid, window 256": args.hybrid_ckpt,
+                       "hybrid, window 32": args.hybrid_w32_ckpt, "rwkv": args.rwkv_ckpt,
                        "transformer, learned pos.": args.gpt_learned_ckpt, "transformer, RoPE": args.gpt_rope_ckpt}
         results["recall"] = part_recall(args.recall_lengths, args.docs, args.facts, args.timeout, checkpoints)
     if "stdlib" in args.parts:

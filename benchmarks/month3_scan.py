@@ -6,7 +6,7 @@ chunks), and transformers' pure-PyTorch fallback of mamba-ssm's selective_scan_f
 installed); ratios against the sequential loop.
 
 Part 2 - streaming: the committed recall model reads N tokens of prose in 2,048-token chunks,
-each N in its own fresh process; peak RSS (getrusage) at 10k and at 1M tokens, and their ratio
+each N in its own fresh process; peak RSS (VmHWM, shared.memory) at 10k and at 1M tokens, and their ratio
 (target: within 10%).
 
     OMP_NUM_THREADS=1 python benchmarks/month3_scan.py
@@ -83,9 +83,10 @@ def bench_scans(lengths: list[int], repeats: int) -> list[dict]:
 
 def stream_child(n_tokens: int, chunk: int) -> None:
     """Runs in a fresh process: read n_tokens through the committed model; print JSON."""
-    from month3_mamba.read import DEFAULT_CKPT, peak_rss_mb, read_stream
+    from month3_mamba.read import DEFAULT_CKPT, read_stream
     from month3_mamba.recall import filler_text
     from month3_mamba.train_recall import load_recall_model
+    from shared.memory import MIB, peak_rss_bytes
 
     torch.set_num_threads(1)
     model, _ = load_recall_model(DEFAULT_CKPT)
@@ -96,7 +97,7 @@ def stream_child(n_tokens: int, chunk: int) -> None:
             offset = start % (len(prose) - chunk)
             yield prose[offset : offset + min(chunk, n_tokens - start)]
 
-    baseline = peak_rss_mb()
+    baseline = peak_rss_bytes() / MIB
     result = read_stream(model, chunks(), progress=False)
     print(json.dumps({"tokens": result.n_bytes, "seconds": result.seconds, "tokens_per_s": result.tokens_per_s,
                       "peak_rss_mb": result.peak_rss_mb, "rss_before_mb": baseline,

@@ -14,9 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
-from month3_mamba.read import DEFAULT_CKPT, peak_rss_mb
+from month3_mamba.read import DEFAULT_CKPT
 from month3_mamba.recall import evaluate_recall
 from month3_mamba.train_recall import load_recall_model
+from shared.memory import MIB, peak_rss_bytes
 from shared.runtime import set_threads
 
 
@@ -40,7 +41,7 @@ def main(args: argparse.Namespace) -> None:
     for length in args.lengths:
         r = evaluate_recall(model, length, task, n_docs=args.docs, n_facts=args.facts or task.n_facts,
                             chunk=args.chunk, seed=args.seed)
-        r["peak_rss_mb"] = peak_rss_mb()
+        r["peak_rss_mb"] = peak_rss_bytes() / MIB
         results.append(r)
         print(f"{length:>9,} {r['accuracy']:>9.3f} {r['digit_accuracy']:>7.3f} {r['answers']:>8} "
               f"{r['seconds']:>8.1f} {r['tokens_per_s']:>9,.0f} {r['peak_rss_mb']:>7.0f}MB", flush=True)

@@ -1,4 +1,5 @@
 """Read a text file of any length through a trained model in constant memory, then answer questions.
+Any streaming family's checkpoint works (Mamba, hybrid, RWKV: exported checkpoints record which).
 
     python -m month3_mamba read FILE --ask "qzv?" --ask "abc?"
     python -m month3_mamba read FILE --ckpt runs/month3_recall/ckpt.pt --chunk 4096
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import resource
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from tqdm import tqdm
 from month3_mamba.model import state_nbytes
 from month3_mamba.recall import Fact
 from month3_mamba.train_recall import load_recall_model
+from shared.memory import MIB, peak_rss_bytes
 from shared.runtime import set_threads
 
 DEFAULT_CKPT = Path(__file__).resolve().parent / "checkpoints" / "recall.pt"
@@ -51,19 +52,6 @@ def iter_chunks(path: str | Path, chunk: int) -> Iterator[bytes]:
             yield block
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB.
-
-    Linux's VmHWM belongs to this process image; getrusage's ru_maxrss (the fallback) also
-    counts a parent's peak from before exec, which overstates a small child of a big parent."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 @torch.no_grad()
 def read_stream(
     model, chunks: Iterator[bytes], total: int | None = None, progress: bool = True, max_bytes: int | None = None
@@ -80,7 +68,7 @@ def read_stream(
         n += len(block)
         bar.update(len(block))
     bar.close()
-    return ReadResult(n, time.perf_counter() - start, state_nbytes(state), peak_rss_mb(), state)
+    return ReadResult(n, time.perf_counter() - start, state_nbytes(state), peak_rss_bytes() / MIB, state)
 
 
 def question_key(question: str) -> str:
@@ -116,6 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> None:
     set_threads(args.threads)
     model, task = load_recall_model(args.ckpt)
+    if not hasattr(model, "new_state"):
+        raise SystemExit(f"{args.ckpt} is a transformer: it has no constant-size state to stream a file through "
+                         "(eval-recall scores it on whole documents)")
     size = os.path.getsize(args.file)
     result = read_stream(model, iter_chunks(args.file, args.chunk), total=size, progress=bool(args.progress))
     print(f"read {result.n_bytes:,} tokens (bytes) in {result.seconds:.1f} s ({result.tokens_per_s:,.0f} tokens/s); "

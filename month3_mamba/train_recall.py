@@ -1,6 +1,8 @@
 """Train a small byte-level model on the long-document recall task (recall.py), on CPU.
 
     python -m month3_mamba train-recall --out-dir runs/month3_recall --export month3_mamba/checkpoints/recall.pt
+    python -m month3_mamba train-recall --arch hybrid --n-layer 3 --attn-every 3 --out-dir runs/month3_recall_hybrid
+    python -m month3_mamba train-recall --arch rwkv --ffn-mult 2 --out-dir runs/month3_recall_rwkv
     python -m month3_mamba train-recall --arch transformer --pos-enc rope --out-dir runs/month3_recall_gpt
 
 Training runs at short lengths (a curriculum from --seq-len to --max-seq-len bytes); the
@@ -13,19 +15,23 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 from pathlib import Path
 
 from month1_transformer.model import GPT, GPTConfig
+from month3_mamba.hybrid import HybridConfig, HybridLM
 from month3_mamba.model import MambaConfig, MambaLM
 from month3_mamba.recall import RecallBatches, RecallTaskConfig, evaluate_recall
+from month3_mamba.rwkv import RWKVLM, RWKVConfig
 from shared import checkpoint
 from shared.config import add_config_arguments, config_from_args
 from shared.plotting import plot_history
 from shared.runtime import seed_everything, set_threads
 from shared.training import TrainConfig, Trainer
 
-ARCHS = ("mamba", "transformer")
+# The streaming families: arch -> (config, model). Checkpoints record the arch, so any of them loads.
+STREAMING = {"mamba": (MambaConfig, MambaLM), "hybrid": (HybridConfig, HybridLM), "rwkv": (RWKVConfig, RWKVLM)}
+ARCHS = (*STREAMING, "transformer")
 
 
 @dataclass
@@ -36,19 +42,25 @@ class RecallRunConfig:
     threads: int = field(default=1, metadata={"help": "torch threads"})
 
 
-def build_model(arch: str, model_cfg: MambaConfig, task: RecallTaskConfig, pos_enc: str = "learned"):
-    """The recall model: our Mamba, or month 1's GPT of the same width and depth (block size =
+def model_config_class(arch: str) -> type:
+    """The config a family reads from the command line; the transformer takes --d-model, --n-layer and
+    --n-head from the hybrid's (its block is the task's --max-seq-len)."""
+    return STREAMING[arch][0] if arch in STREAMING else HybridConfig
+
+
+def build_model(arch: str, model_cfg, task: RecallTaskConfig, pos_enc: str = "learned"):
+    """The recall model: a streaming family, or month 1's GPT of the same width and depth (block size =
     the longest training length: learned positions stop there, RoPE runs on but was never trained further)."""
-    if arch == "mamba":
-        return MambaLM(model_cfg)
+    if arch in STREAMING:
+        return STREAMING[arch][1](model_cfg)
     gpt_cfg = GPTConfig(
-        vocab_size=model_cfg.vocab_size, block_size=task.max_seq_len, n_layer=model_cfg.n_layer, n_head=4,
-        n_embd=model_cfg.d_model, pos_enc=pos_enc, norm="rmsnorm", bias=False,
+        vocab_size=model_cfg.vocab_size, block_size=task.max_seq_len, n_layer=model_cfg.n_layer,
+        n_head=model_cfg.n_head, n_embd=model_cfg.d_model, pos_enc=pos_enc, norm="rmsnorm", bias=False,
     )
     return GPT(gpt_cfg)
 
 
-def train_recall(model_cfg: MambaConfig, train_cfg: TrainConfig, task: RecallTaskConfig, run: RecallRunConfig):
+def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run: RecallRunConfig):
     set_threads(run.threads)
     seed_everything(train_cfg.seed)  # the initial weights too, not only the data
     model = build_model(run.arch, model_cfg, task, run.pos_enc)
@@ -105,26 +117,47 @@ def load_recall_model(path: str | Path):
     """(model in eval mode, task config) from an exported or a Trainer checkpoint."""
     state = checkpoint.load(path)
     task = RecallTaskConfig(**state["task_config"])
-    if state.get("arch", "mamba") == "mamba":
-        model = MambaLM(MambaConfig(**state["model_config"]))
+    arch = state.get("arch", "mamba")
+    if arch in STREAMING:
+        config_cls, model_cls = STREAMING[arch]
+        model = model_cls(config_cls(**state["model_config"]))
     else:
         model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
     return model.eval(), task
 
 
+def own_fields(cls: type, base: type) -> type:
+    """A dataclass of the fields `cls` has and `base` lacks: one option group for what one family adds.
+    Fields both have (--d-model, --n-layer, ...) stay one option, read by whichever family is trained."""
+    shared = {f.name for f in fields(base)}
+    return make_dataclass(f"{cls.__name__}Own", [
+        (f.name, f.type, field(default=f.default, metadata=f.metadata)) for f in fields(cls) if f.name not in shared])
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser.add_argument_group("run"), RecallRunConfig)
     add_config_arguments(parser.add_argument_group("task"), RecallTaskConfig)
     # A conv window of 8 bytes holds a whole `{key: v`: B and C can see the full key (README).
-    add_config_arguments(parser.add_argument_group("model"), MambaConfig, defaults={"d_conv": 8})
+    add_config_arguments(parser.add_argument_group("model: Mamba, and the hybrid's Mamba layers; --vocab-size, "
+                                                   "--d-model, --n-layer, --norm-eps, --tie-embeddings and "
+                                                   "--chunk-size (its parallel WKV) also set RWKV"),
+                         MambaConfig, defaults={"d_conv": 8})
+    # attn_every 2: with the default 2 layers the hybrid is Mamba then attention (4 would be no attention at all).
+    add_config_arguments(parser.add_argument_group("hybrid (--n-head also sets the transformer)"),
+                         own_fields(HybridConfig, MambaConfig), defaults={"attn_every": 2})
+    add_config_arguments(parser.add_argument_group("rwkv"), own_fields(RWKVConfig, MambaConfig))
     add_config_arguments(parser.add_argument_group("training"), TrainConfig, defaults={
         "out_dir": "runs/month3_recall", "lr": 3e-3, "min_lr": 3e-4, "max_steps": 4000, "warmup_steps": 50,
         "eval_interval": 250, "eval_batches": 4, "ckpt_interval": 250, "weight_decay": 0.0})
 
 
+def configs_from_args(args: argparse.Namespace) -> tuple:
+    """(model config of the chosen family, train, task, run config): train_recall's arguments."""
+    run = config_from_args(RecallRunConfig, args)
+    return (config_from_args(model_config_class(run.arch), args), config_from_args(TrainConfig, args),
+            config_from_args(RecallTaskConfig, args), run)
+
+
 def main(args: argparse.Namespace) -> None:
-    train_recall(
-        config_from_args(MambaConfig, args), config_from_args(TrainConfig, args),
-        config_from_args(RecallTaskConfig, args), config_from_args(RecallRunConfig, args),
-    )
+    train_recall(*configs_from_args(args))

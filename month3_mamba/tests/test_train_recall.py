@@ -1,11 +1,17 @@
 """train-recall end to end on a tiny budget: the loss falls, the run resumes (curriculum included),
-the exported checkpoint loads and reads; and the curriculum itself."""
+the exported checkpoint loads and reads, for every family; and the curriculum itself."""
 
+import argparse
+
+import pytest
 import torch
 
+from month1_transformer.model import GPT
 from month3_mamba.__main__ import main
+from month3_mamba.hybrid import AttentionBlock, HybridLM
 from month3_mamba.recall import RecallBatches, RecallTaskConfig, max_facts, training_example
-from month3_mamba.train_recall import load_recall_model
+from month3_mamba.rwkv import RWKVLM
+from month3_mamba.train_recall import add_arguments, configs_from_args, load_recall_model, train_recall
 from shared import checkpoint
 
 TINY = ["--d-model", "32", "--d-state", "4", "--max-steps", "150", "--eval-interval", "75", "--eval-batches", "1",
@@ -46,6 +52,46 @@ def test_train_resume_export_and_read(tmp_path, capsys):
     assert task.seq_len == 20 and model.cfg.d_conv == 8 and model.cfg.d_model == 32
     doc = tmp_path / "doc.txt"
     doc.write_text("prose {abc: 12} more prose")
+    main(["read", str(doc), "--ckpt", str(ckpt), "--progress", "0", "--ask", "abc?"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("abc? ") and len(lines[-1]) == len("abc? 12")
+
+
+FAMILY_OPTIONS = {  # each family's own options, to check they reach its config
+    "hybrid": ["--n-layer", "2", "--attn-every", "2", "--n-head", "2", "--window", "16"],
+    "rwkv": ["--ffn-mult", "2", "--chunk-size", "8"],
+    "transformer": ["--n-head", "2", "--pos-enc", "rope"],
+}
+
+
+@pytest.mark.parametrize("arch", FAMILY_OPTIONS)
+def test_every_family_trains_exports_and_loads_the_same_model(arch, tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    ckpt = tmp_path / "recall.pt"
+    args = parser.parse_args(["--arch", arch, *TINY, *FAMILY_OPTIONS[arch], "--max-steps", "40", "--eval-interval",
+                              "0", "--max-seq-len", "48", "--out-dir", str(tmp_path / "run"), "--export", str(ckpt)])
+    model, trainer = train_recall(*configs_from_args(args))
+    losses = trainer.history.loss
+    assert sum(losses[-5:]) / 5 < losses[0] - 1.0, losses[::5]  # 40 steps on 20-48 byte documents
+    loaded, task = load_recall_model(ckpt)
+    assert type(loaded) is type(model) and task.max_seq_len == 48
+    if arch == "hybrid":
+        assert isinstance(loaded.backbone.layers[1], AttentionBlock) and loaded.cfg.window == 16
+    elif arch == "rwkv":
+        assert isinstance(loaded, RWKVLM) and loaded.cfg.ffn_mult == 2 and loaded.cfg.chunk_size == 8
+    else:
+        assert isinstance(loaded, GPT) and loaded.cfg.n_head == 2 and loaded.cfg.pos_enc == "rope"
+    idx = torch.randint(0, 256, (2, 40))
+    with torch.no_grad():
+        assert torch.equal(loaded(idx)[0], model.eval()(idx)[0])
+    doc = tmp_path / "doc.txt"
+    doc.write_text("prose {abc: 12} more prose")
+    if arch == "transformer":  # no constant-size state to stream through
+        with pytest.raises(SystemExit, match="transformer"):
+            main(["read", str(doc), "--ckpt", str(ckpt), "--progress", "0", "--ask", "abc?"])
+        return
+    assert isinstance(loaded, (HybridLM, RWKVLM))
     main(["read", str(doc), "--ckpt", str(ckpt), "--progress", "0", "--ask", "abc?"])
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1].startswith("abc? ") and len(lines[-1]) == len("abc? 12")

@@ -83,13 +83,15 @@ def test_doctor_finds_no_fail():
 
 
 def test_memory_peaks_see_an_allocation():
+    import mmap
     import time
 
     from shared.memory import MIB, PeakRSS, peak_rss_bytes, rss_bytes
 
     with PeakRSS(interval=0.005) as phase:
-        block = torch.ones(64 * MIB // 4)  # 64 MiB, touched
+        block = mmap.mmap(-1, 64 * MIB)  # fresh pages straight from the OS, not an allocator's free list
+        block.write(b"x" * (64 * MIB))  # touched, so resident
         time.sleep(0.1)  # the sampler sees it
-        del block
+        block.close()  # and gone again
     assert phase.peak >= rss_bytes() + 48 * MIB  # the phase's own peak, not what is left after it
     assert peak_rss_bytes() >= phase.peak - MIB  # the process peak includes the phase
