@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields, make_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from month1_transformer.model import GPT, GPTConfig
@@ -127,14 +127,6 @@ def load_recall_model(path: str | Path):
     return model.eval(), task
 
 
-def own_fields(cls: type, base: type) -> type:
-    """A dataclass of the fields `cls` has and `base` lacks: one option group for what one family adds.
-    Fields both have (--d-model, --n-layer, ...) stay one option, read by whichever family is trained."""
-    shared = {f.name for f in fields(base)}
-    return make_dataclass(f"{cls.__name__}Own", [
-        (f.name, f.type, field(default=f.default, metadata=f.metadata)) for f in fields(cls) if f.name not in shared])
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser.add_argument_group("run"), RecallRunConfig)
     add_config_arguments(parser.add_argument_group("task"), RecallTaskConfig)
@@ -145,8 +137,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          MambaConfig, defaults={"d_conv": 8})
     # attn_every 2: with the default 2 layers the hybrid is Mamba then attention (4 would be no attention at all).
     add_config_arguments(parser.add_argument_group("hybrid (--n-head also sets the transformer)"),
-                         own_fields(HybridConfig, MambaConfig), defaults={"attn_every": 2})
-    add_config_arguments(parser.add_argument_group("rwkv"), own_fields(RWKVConfig, MambaConfig))
+                         HybridConfig, defaults={"attn_every": 2}, exclude=MambaConfig)
+    add_config_arguments(parser.add_argument_group("rwkv"), RWKVConfig, exclude=MambaConfig)
     add_config_arguments(parser.add_argument_group("training"), TrainConfig, defaults={
         "out_dir": "runs/month3_recall", "lr": 3e-3, "min_lr": 3e-4, "max_steps": 4000, "warmup_steps": 50,
         "eval_interval": 250, "eval_batches": 4, "ckpt_interval": 250, "weight_decay": 0.0})

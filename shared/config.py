@@ -34,12 +34,17 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, defaults: dict[str, Any] | None = None) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, defaults: dict[str, Any] | None = None,
+                         exclude: type | None = None) -> None:
     """Add one option per dataclass field; help text comes from field metadata['help'].
     `defaults` overrides some fields' defaults (a command's own settings for a shared config),
-    both as the value used and as the one --help shows."""
+    both as the value used and as the one --help shows. `exclude`: a dataclass whose fields are
+    already options (a base config added before): only the fields `cls` adds become new ones."""
     hints = typing.get_type_hints(cls)
+    skip = {f.name for f in dataclasses.fields(exclude)} if exclude is not None else set()
     for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
         tp = _field_type(hints[field.name])
         default = field.default if field.default is not dataclasses.MISSING else None
         if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]

@@ -25,6 +25,24 @@ def test_config_defaults_and_overrides():
     assert cfg == Demo(width=16, lr=3e-4, fused=False, dropout=0.1)
 
 
+@dataclass
+class WiderDemo(Demo):
+    heads: int = 4
+
+
+def test_config_options_for_what_a_subclass_adds():
+    import argparse
+
+    from shared.config import add_config_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, Demo)
+    add_config_arguments(parser, WiderDemo, exclude=Demo)  # would clash on --width without `exclude`
+    args = parser.parse_args(["--width", "16", "--heads", "2"])
+    assert config_from_args(WiderDemo, args) == WiderDemo(width=16, heads=2)
+    assert config_from_args(Demo, args) == Demo(width=16)
+
+
 def test_config_rejects_bad_values(capsys):
     with pytest.raises(SystemExit):
         parse_config(Demo, ["--width", "wide"])
