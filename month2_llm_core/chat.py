@@ -205,7 +205,7 @@ class TransformersBackend:
 
 class LlamaCppBackend:
     """A GGUF file through llama-cpp-python (optional: `pip install -e '.[llamacpp]'`, a source
-    build of ~18 min on 2 cores). Defaults to SmolLM2's GGUF from the offline store."""
+    build of 18-30 min on 2 cores). Defaults to SmolLM2's GGUF from the offline store."""
 
     def __init__(self, gguf: str = "", context_window: int = 2048, threads: int | None = None,
                  batch: int = 512) -> None:
@@ -213,7 +213,7 @@ class LlamaCppBackend:
             from llama_cpp import Llama
         except ImportError as err:
             raise RuntimeError("the llamacpp backend needs llama-cpp-python: pip install -e '.[llamacpp]' "
-                               "(builds from source, ~18 min on 2 cores)") from err
+                               "(builds from source, 18-30 min on 2 cores)") from err
         from shared.models import smollm2_gguf_path
 
         path = gguf or str(smollm2_gguf_path())

@@ -2,11 +2,12 @@
 
 - `stream_tokens`: the decode loop itself. One forward pass over the prompt fills the KV cache
   (prefill), then each step feeds only the newest token. Greedy or sampled (month 1's
-  `sample_next_token`). `greedy_decode` (graded exercise 2.3) and the chatbot both use it.
+  `sample_next_token`). `greedy_decode` (graded exercise 2.3) uses it, and the chatbot with `--fast false`.
 - `generate_batch`: several prompts in one `generate` call, padded on the left so that every
   row's last position is a real token.
 - `stream_text`: text pieces as tokens arrive, without cutting multi-byte characters.
-- `optimize_for_cpu`: the chatbot's default path. Two changes, both keeping fp32 arithmetic:
+- `optimize_for_cpu`: faster decoding inside transformers' own modules (the first step towards the
+  chatbot's default path, `lean_llama.FastDecoder`). Two changes, both keeping fp32 arithmetic:
   1. every Linear inside the decoder layers stores its weights in fp16 and runs FBGEMM's
      fp16 GEMM, which converts them back to fp32 on the fly (`quantize_dynamic(dtype=float16)`).
      Decoding one token is bound by reading weights from memory, so half the bytes is most
@@ -257,8 +258,8 @@ class VerifiedInt8Head(nn.Module):
 
 
 def optimize_for_cpu(model) -> nn.Module:
-    """The chatbot's fast path, in place: fp16-weight linears in the decoder layers and a verified
-    int8 LM head. Greedy answers stay those of fp32 (tested on the fixed prompts). A part the
+    """Faster decoding in transformers' own modules, in place: fp16-weight linears in the decoder layers
+    and a verified int8 LM head. Greedy answers stay those of fp32 (tested on the fixed prompts). A part the
     machine cannot do (no FBGEMM, an odd head shape) is skipped with a warning: slower, still right."""
     if next(model.parameters()).device.type != "cpu" or next(model.parameters()).dtype != torch.float32:
         warnings.warn("optimize_for_cpu expects an fp32 model on the CPU; left unchanged", stacklevel=2)

@@ -274,8 +274,11 @@ class FastDecoder:
     the shapes gets no draft (plain lean decoding): slower, same tokens."""
 
     def __init__(self, model, lookahead: int = 6, min_margin: float = 1.0) -> None:
-        make_linear = fp16_linear if "fbgemm" in torch.backends.quantized.supported_engines else transposed_linear
-        self.target = LeanLlama(model, make_linear, head=make_linear(model.lm_head.weight))
+        try:
+            self.target = LeanLlama(model, fp16_linear, head=fp16_linear(model.lm_head.weight))
+        except RuntimeError as err:  # no FBGEMM (not x86): fp32 weights, the same tokens
+            warnings.warn(f"fp16 weights off: {err}", stacklevel=2)
+            self.target = LeanLlama(model)
         try:
             head = int4_bf16_linear(model.lm_head.weight)
             self.draft: LeanLlama | None = LeanLlama(model, int4_bf16_linear, head=head)
