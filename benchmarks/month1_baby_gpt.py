@@ -1,71 +1,216 @@
-"""Month 1 benchmark: nanoGPT's CPU "baby GPT" on tiny Shakespeare, and what makes it faster.
+"""Month 1 benchmark: nanoGPT's CPU "baby GPT" on tiny Shakespeare, ours against nanoGPT's own train.py.
 
-Settings as nanoGPT's shakespeare_char CPU run: character-level, 90/10 split, 4 layers,
-4 heads, 128 wide, block 64, batch 12, 2,000 iterations, dropout 0, no biases, lr 1e-3
-cosine to 1e-4, warmup 100, AdamW beta2 0.99, weight decay 0.1, clip 1.0. Published
-reference: val loss about 1.88 in about 3 minutes on a laptop CPU.
+Settings (`month1_transformer/configs/baby_gpt.toml`, nanoGPT's CPU command): character level,
+90/10 split, 4 layers, 4 heads, 128 wide, block 64, batch 12, 2,000 iterations, dropout 0, no
+biases, lr 1e-3 cosine to 1e-4, warmup 100, AdamW beta2 0.99, weight decay 0.1, clip 1.0.
 
-Each variant runs in its own process (clean thread settings), one after another:
+Each variant runs in its own process. `--parallel 2` runs two at a time, each pinned to its own
+core (side by side, as the comparison was first made); otherwise one after another. `nanogpt-*`
+variants need a checkout of karpathy/nanoGPT (`--nanogpt DIR`; nothing of it is copied here):
 
-    python benchmarks/month1_baby_gpt.py --data ../shared/data/tinyshakespeare.txt
-    python benchmarks/month1_baby_gpt.py --data PATH --variants fused-2t explicit-2t --max-steps 200
+    python benchmarks/month1_baby_gpt.py --data ../shared/data/tinyshakespeare.txt \\
+        --nanogpt /tmp/nanogpt --variants nanogpt-1t ours-1t --parallel 2
+    python benchmarks/month1_baby_gpt.py --data PATH --nanogpt DIR --variants nanogpt-2t ours-2t
+    python benchmarks/month1_baby_gpt.py --sections attention     # CPU SDPA, fp32 vs bf16
 
-Prints a table of final val loss (over 100 batches), wall time, tokens/s and the ratio
-against the first variant, and writes it to runs/bench_month1/results.json.
+Every model is scored twice: by its own trainer (ours: 100 random batches; nanoGPT: 20), and by
+this script on the whole validation split (1,742 windows of 64 characters, the same for every
+model), which is the column to compare. Wall time is the whole process, start-up included, for
+both. Prints a table and writes runs/bench_month1/results.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-BASE = ["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--block-size", "64", "--batch-size", "12",
-        "--dropout", "0", "--bias", "false", "--lr", "1e-3", "--min-lr", "1e-4", "--warmup-steps", "100",
-        "--beta2", "0.99",
-        "--eval-interval", "500", "--eval-batches", "100", "--ckpt-interval", "0", "--resume", "false",
-        "--progress", "false"]
+import torch
+import torch.nn.functional as F
 
-# nanoGPT's model has no biases (bias=False); "-bias" variants put them back.
-VARIANTS = {
-    "fused-1t": ["--fused-attention", "true", "--threads", "1"],
-    "fused-2t": ["--fused-attention", "true", "--threads", "2"],
-    "explicit-1t": ["--fused-attention", "false", "--threads", "1"],
-    "fused-1t-compile": ["--fused-attention", "true", "--threads", "1", "--compile", "true"],
-    "fused-1t-rope": ["--fused-attention", "true", "--threads", "1", "--pos-enc", "rope"],
-    "fused-1t-bias": ["--fused-attention", "true", "--threads", "1", "--bias", "true"],
-    "fused-2t-rope": ["--fused-attention", "true", "--threads", "2", "--pos-enc", "rope"],
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STEPS, BATCH, BLOCK = 2000, 12, 64
+# Ours: the preset plus a variant's own flags.
+OURS = {
+    "ours-1t": ["--threads", "1"],
+    "ours-2t": ["--threads", "2"],
+    "ours-fp32-1t": ["--threads", "1", "--precision", "fp32"],
+    "ours-explicit-1t": ["--threads", "1", "--precision", "fp32", "--fused-attention", "false",
+                         "--fused-norm", "false"],
+    "ours-rope-1t": ["--threads", "1", "--pos-enc", "rope"],
 }
+NANOGPT = {"nanogpt-1t": 1, "nanogpt-2t": 2}
+# nanoGPT's own CPU command for the baby GPT (its README), checkpointing the final model.
+NANOGPT_ARGS = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
+                "--log_interval=100", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4",
+                "--n_embd=128", "--max_iters=2000", "--lr_decay_iters=2000", "--dropout=0.0",
+                "--always_save_checkpoint=True"]
+
+
+def threads_of(variant: str) -> int:
+    return int(re.search(r"(\d)t(@|$)", variant).group(1))
+
+
+def launch(run: str, args: argparse.Namespace, core: int | None) -> tuple[subprocess.Popen, Path]:
+    variant, _, seed = run.partition("@")
+    out = Path(args.out).resolve() / run
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    threads = str(threads_of(variant))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    if variant in NANOGPT:
+        data = Path(args.nanogpt) / "data" / "shakespeare_char"
+        if not (data / "train.bin").exists():
+            shutil.copy(args.data, data / "input.txt")
+            subprocess.run([sys.executable, "prepare.py"], cwd=data, check=True, capture_output=True)
+        cmd = [sys.executable, "train.py", *NANOGPT_ARGS, f"--out_dir={out}"]
+        cwd = args.nanogpt
+    else:
+        cmd = [sys.executable, "-m", "month1_transformer", "train", "--config", "baby_gpt", "--data", args.data,
+               "--max-steps", str(args.max_steps), "--resume", "false", "--progress", "false",
+               "--out-dir", str(out), *(["--seed", seed] if seed else []), *OURS[variant]]
+        cwd = ROOT
+    print(f"[bench] {run}{f' on core {core}' if core is not None else ''}: {' '.join(cmd[1:])}", flush=True)
+    pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+    log = open(out / "log.txt", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin)
+    proc.start_time = time.perf_counter()  # type: ignore[attr-defined]
+    return proc, out
+
+
+@torch.no_grad()
+def full_val_loss(model: torch.nn.Module, val: torch.Tensor, forward) -> float:
+    """Mean next-token loss over every non-overlapping window of the validation split."""
+    n = (len(val) - 1) // BLOCK
+    x = val[: n * BLOCK].view(n, BLOCK)
+    y = val[1 : n * BLOCK + 1].view(n, BLOCK)
+    total = 0.0
+    for i in range(0, n, 128):
+        logits = forward(x[i : i + 128])
+        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y[i : i + 128].reshape(-1),
+                                 reduction="sum").item()
+    return total / (n * BLOCK)
+
+
+def score_ours(out: Path, text: str) -> tuple[float, float]:
+    from month1_transformer.data import split_ids
+    from month1_transformer.sample import load_model
+
+    model, tokenizer = load_model(str(out / "ckpt.pt"))
+    _, val = split_ids(tokenizer.encode(text), 0.1)
+    metrics = json.loads((out / "metrics.json").read_text())
+    return metrics["val_loss"], full_val_loss(model, val, lambda x: model(x)[0])
+
+
+def score_nanogpt(out: Path, args: argparse.Namespace) -> tuple[float, float]:
+    import numpy as np
+
+    sys.path.insert(0, str(Path(args.nanogpt).resolve()))
+    from model import GPT, GPTConfig  # nanoGPT's model.py, from the checkout
+
+    ckpt = torch.load(out / "ckpt.pt", map_location="cpu", weights_only=False)  # nanoGPT's own file format
+    model = GPT(GPTConfig(**ckpt["model_args"]))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    val = np.fromfile(Path(args.nanogpt) / "data" / "shakespeare_char" / "val.bin", dtype=np.uint16)
+    val = torch.from_numpy(val.astype(np.int64))
+    # nanoGPT's forward returns the last position's logits only without targets: pass dummy targets.
+    loss = full_val_loss(model, val, lambda x: model(x, torch.zeros_like(x))[0])
+    own = re.findall(r"step 2000: train loss [\d.]+, val loss ([\d.]+)", (out / "log.txt").read_text())
+    return float(own[-1]) if own else math.nan, loss
+
+
+def run_variants(args: argparse.Namespace) -> list[dict]:
+    text = Path(args.data).read_text(encoding="utf-8")
+    # nanoGPT's seed is fixed in its train.py; ours run once per --seeds entry ("variant@seed").
+    pending = [v if v in NANOGPT or not args.seeds else f"{v}@{seed}" for v in args.variants
+               for seed in ([None] if v in NANOGPT or not args.seeds else args.seeds)]
+    results = []
+    while pending:
+        batch = [pending.pop(0) for _ in range(min(args.parallel, len(pending)))]
+        cores = sorted(os.sched_getaffinity(0))
+        running = [(v, *launch(v, args, cores[i] if args.parallel > 1 else None)) for i, v in enumerate(batch)]
+        ended: dict[str, float] = {}
+        while len(ended) < len(running):  # each process's own end time, whichever ends first
+            for variant, proc, _ in running:
+                if variant not in ended and proc.poll() is not None:
+                    ended[variant] = time.perf_counter()
+            time.sleep(0.05)
+        for run, proc, out in running:
+            if proc.returncode:
+                raise SystemExit(f"[bench] {run} failed; see {out / 'log.txt'}")
+            wall = ended[run] - proc.start_time
+            variant = run.partition("@")[0]
+            own, full = score_nanogpt(out, args) if variant in NANOGPT else score_ours(out, text)
+            loop = (json.loads((out / "metrics.json").read_text())["seconds"] if variant in OURS else math.nan)
+            results.append({"variant": run, "threads": threads_of(variant), "own_val_loss": own,
+                            "full_val_loss": full, "process_s": wall, "train_loop_s": loop,
+                            "tokens_per_s": args.max_steps * BATCH * BLOCK / wall, "together_with": batch})
+    return results
+
+
+def print_table(results: list[dict]) -> None:
+    ref = {r["threads"]: r["process_s"] for r in results if r["variant"] in NANOGPT}
+    ours = [r["full_val_loss"] for r in results if r["variant"] not in NANOGPT]
+    print(f"\n{'variant':<18} {'own val':>8} {'full val':>9} {'process s':>10} {'loop s':>7} {'tokens/s':>9} "
+          f"{'time / nanoGPT':>15}")
+    for r in results:
+        ratio = r["process_s"] / ref[r["threads"]] if r["threads"] in ref else math.nan
+        print(f"{r['variant']:<18} {r['own_val_loss']:>8.4f} {r['full_val_loss']:>9.4f} {r['process_s']:>10.1f} "
+              f"{r['train_loop_s']:>7.1f} {r['tokens_per_s']:>9,.0f} {ratio:>14.2f}x")
+    if len(ours) > 1:
+        mean = sum(ours) / len(ours)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in ours) / (len(ours) - 1))
+        print(f"ours, {len(ours)} runs: full val {mean:.4f} +- {sd:.4f} (sd)")
+
+
+def attention_section() -> None:
+    """CPU SDPA forward + backward at the baby GPT's shape, fp32 against bf16 (why attention stays fp32)."""
+    torch.set_num_threads(1)
+    for dtype in (torch.float32, torch.bfloat16):
+        q, k, v = (torch.randn(BATCH, 4, BLOCK, 32, dtype=dtype, requires_grad=True) for _ in range(3))
+        best = math.inf
+        for rep in range(6):
+            start = time.perf_counter()
+            for _ in range(50):
+                F.scaled_dot_product_attention(q, k, v, is_causal=True).sum().backward()
+            if rep:  # the first repetition warms up
+                best = min(best, (time.perf_counter() - start) / 50)
+        print(f"[attention] SDPA fwd+bwd {tuple(q.shape)} {str(dtype):>15}: {best * 1e3:.2f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=os.environ.get("TINY_SHAKESPEARE", "shakespeare"),
-                        help="tiny Shakespeare file (or 'shakespeare' to use the cache / download)")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--max-steps", type=int, default=2000)
+    parser.add_argument("--sections", nargs="+", default=["train"], choices=["train", "attention"])
+    parser.add_argument("--data", default=os.environ.get("TINY_SHAKESPEARE"), help="tiny Shakespeare file")
+    parser.add_argument("--variants", nargs="+", default=["nanogpt-1t", "ours-1t"], choices=[*NANOGPT, *OURS])
+    parser.add_argument("--nanogpt", help="a checkout of karpathy/nanoGPT (for nanogpt-* variants)")
+    parser.add_argument("--parallel", type=int, default=1, choices=[1, 2], help="variants run at once, one core each")
+    parser.add_argument("--seeds", nargs="+", type=int, help="run each of our variants once per seed")
+    parser.add_argument("--max-steps", type=int, default=STEPS)
     parser.add_argument("--out", default="runs/bench_month1")
     args = parser.parse_args()
-
-    results = []
-    for name in args.variants:
-        out_dir = Path(args.out) / name
-        cmd = [sys.executable, "-m", "month1_transformer", "train", "--data", args.data, *BASE,
-               "--max-steps", str(args.max_steps), "--out-dir", str(out_dir), *VARIANTS[name]]
-        print(f"[bench] {name}: {' '.join(cmd[3:])}", flush=True)
-        subprocess.run(cmd, check=True)
-        metrics = json.loads((out_dir / "metrics.json").read_text())
-        tokens = args.max_steps * 12 * 64
-        results.append({"variant": name, "val_loss": metrics["val_loss"], "seconds": metrics["seconds"],
-                        "tokens_per_s": tokens / metrics["seconds"]})
-    base = results[0]["seconds"]
-    print(f"\n{'variant':<18} {'val loss':>9} {'wall s':>8} {'tokens/s':>10} {'speed vs ' + results[0]['variant']:>18}")
-    for r in results:
-        print(f"{r['variant']:<18} {r['val_loss']:>9.4f} {r['seconds']:>8.1f} {r['tokens_per_s']:>10,.0f} "
-              f"{base / r['seconds']:>17.2f}x")
+    if "attention" in args.sections:
+        attention_section()
+    if "train" not in args.sections:
+        return
+    if not args.data:
+        parser.error("--data (or $TINY_SHAKESPEARE): the tiny Shakespeare text file")
+    if any(v in NANOGPT for v in args.variants) and not args.nanogpt:
+        parser.error("nanogpt-* variants need --nanogpt DIR (a checkout of karpathy/nanoGPT)")
+    if args.parallel > 1 and any(threads_of(v) > 1 for v in args.variants):
+        parser.error("--parallel 2 pins one core per variant: use only 1-thread variants")
+    results = run_variants(args)
+    print_table(results)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "results.json").write_text(json.dumps(results, indent=2))
 

@@ -18,7 +18,9 @@ Rows:
   fp16 modules, lean loop      the same model with the lean loop
   LeanLlama fp32 / fp16        lean_llama.LeanLlama, our own decoder, fp32 or fp16-stored weights
   4-bit draft alone            LeanLlama with int4 weights and bf16 activations (not fp32's tokens)
-  speculative (chat default)   lean_llama.FastDecoder: the fp16 LeanLlama checks the 4-bit draft's proposals
+  speculative                  lean_llama.FastDecoder: the fp16 LeanLlama checks the 4-bit draft's proposals
+                               (the chat takes this or LeanLlama fp16, whichever its first-use measurement
+                               finds faster on the machine: month2_llm_core/decode_path.py)
   llama.cpp (Q4_1 GGUF)        the chat's llamacpp backend, greedy, on the same prompt ids; only when the optional
                                llama-cpp-python is installed (pip install -e '.[llamacpp]', a source build)
 Then, separately (too slow to run on every prompt): the KV cache on/off on two prompts, and one
@@ -40,10 +42,12 @@ import copy
 import json
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from month2_llm_core.decode_path import cpu_model_name
 from month2_llm_core.inference import (
     FIXED_PROMPTS,
     chat_input_ids,
@@ -61,8 +65,28 @@ from month2_llm_core.lean_llama import (
     lean_tokens,
     transposed_linear,
 )
+from shared.config import add_config_arguments, config_from_args
+from shared.errors import UserError
 from shared.models import load_chat_model
 from shared.runtime import set_threads
+
+SECTIONS = ("paths", "kv", "batch", "steps", "micro", "profile", "experiments")
+
+
+@dataclass
+class DecodeBenchConfig:
+    max_new_tokens: int = field(default=64, metadata={"help": "greedy tokens per prompt"})
+    prompts: int = field(default=len(FIXED_PROMPTS), metadata={"help": "how many of the fixed prompts"})
+    threads: int = field(default=1, metadata={"help": "torch threads"})
+    out: str = field(default="runs/bench_month2/decode.json", metadata={"help": "the results as JSON"})
+    sections: str = field(default="paths,kv,batch", metadata={"help": "comma-separated: " + ", ".join(SECTIONS)})
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.sections.split(",")) - set(SECTIONS))
+        if unknown:
+            raise ValueError(f"--sections: unknown {unknown}; choose from {', '.join(SECTIONS)}")
+        if not 1 <= self.prompts <= len(FIXED_PROMPTS) or self.max_new_tokens < 1 or self.threads < 1:
+            raise ValueError(f"--prompts must be 1-{len(FIXED_PROMPTS)}; --max-new-tokens and --threads at least 1")
 
 
 class Int8WeightLinear(torch.nn.Module):
@@ -232,7 +256,7 @@ def llamacpp_runner(tokenizer, n, threads):
     from shared.models import smollm2_gguf_path
 
     # n_batch=1: a native build of llama-cpp-python 0.3.36 segfaults in ggml's AMX matrix product on this
-    # machine's CPU whenever a batch holds more than one token (month2_llm_core/README.md, known limits).
+    # machine's CPU whenever a batch holds more than one token (month2_llm_core/RESULTS.md, known limits).
     llm = Llama(model_path=str(smollm2_gguf_path()), n_ctx=2048, n_threads=threads, n_batch=1, verbose=False)
 
     def run(prompt):
@@ -276,13 +300,11 @@ def streamer_runner(model, tokenizer, n, first_token_times):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--prompts", type=int, default=len(FIXED_PROMPTS))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default="runs/bench_month2/decode.json")
-    parser.add_argument("--sections", default="paths,kv,batch",
-                        help="comma-separated: paths, kv, batch, steps, micro, profile, experiments")
-    args = parser.parse_args()
+    add_config_arguments(parser, DecodeBenchConfig)
+    try:
+        args = config_from_args(DecodeBenchConfig, parser.parse_args())
+    except UserError as err:
+        parser.error(str(err))
     sections = set(args.sections.split(","))
     set_threads(args.threads)
     prompts = FIXED_PROMPTS[: args.prompts]
@@ -290,7 +312,7 @@ def main() -> None:
 
     fp32, tok = load_chat_model(progress=False)
     fast = optimize_for_cpu(copy.deepcopy(fp32))
-    report = {"threads": args.threads, "max_new_tokens": n}
+    report = {"cpu": cpu_model_name(), "torch": torch.__version__, "threads": args.threads, "max_new_tokens": n}
     if "steps" in sections:
         report["steps"] = step_costs(fp32, tok)
     if "micro" in sections:
@@ -352,7 +374,7 @@ def table(timings, n_prompts):
 def compare_paths(fp32, fast, tok, prompts, n):
     # Loaded in bf16, not fp32.to(bfloat16): .to() would also round RoPE's inv_freq buffer.
     bf16, _ = load_chat_model(dtype=torch.bfloat16, progress=False)
-    ttft = {"fp32 TextIteratorStreamer": [], "speculative (chat default)": []}
+    ttft = {"fp32 TextIteratorStreamer": [], "speculative": []}
     eos = eos_ids(fp32, tok)
     lean32 = LeanLlama(fp32, transposed_linear)
     fast_decoder = FastDecoder(fp32)
@@ -375,7 +397,7 @@ def compare_paths(fp32, fast, tok, prompts, n):
         "LeanLlama fp32": token_runner(lambda *a: lean_tokens(lean32, *a), tok, eos, n),
         "LeanLlama fp16": token_runner(lambda *a: lean_tokens(fast_decoder.target, *a), tok, eos, n),
         "4-bit draft alone": token_runner(lambda *a: lean_tokens(draft, *a), tok, eos, n),
-        "speculative (chat default)": token_runner(speculative, tok, eos, n, ttft["speculative (chat default)"]),
+        "speculative": token_runner(speculative, tok, eos, n, ttft["speculative"]),
     }
     llamacpp = llamacpp_runner(tok, n, torch.get_num_threads())
     if llamacpp is not None:
@@ -391,6 +413,8 @@ def compare_paths(fp32, fast, tok, prompts, n):
               f"plain generate shows nothing until the whole answer: {1000 * base.seconds / len(prompts):.0f} ms")
     per_call = spec_stats["tokens"] / max(1, spec_stats["target_calls"])
     print(f"speculative: {per_call:.2f} tokens per fp16 call (after the prompt), lookahead {fast_decoder.lookahead}")
+    faster = max(("LeanLlama fp16", "speculative"), key=lambda name: timings[name].tokens_per_s)
+    print(f"faster greedy path here ({cpu_model_name()}, {torch.get_num_threads()} thread(s)): {faster}")
     return {"rows": rows, "ttft_ms": {k: 1000 * sum(v) / len(v) for k, v in ttft.items()},
             "speculative_tokens_per_target_call": per_call}
 

@@ -7,8 +7,7 @@ matching trained adapter on the held-out split with greedy decoding:
 
 - lora*:  the committed adapter, month2_llm_core/adapters/toolcall-lora (fp32 base);
 - qlora*: the adapter of a full QLoRA run (NF4 base), made by
-      OMP_NUM_THREADS=1 HYBRID_AI_THREADS=1 python -m month2_llm_core finetune --qlora true \\
-          --out-dir runs/month2/toolcall-qlora
+      OMP_NUM_THREADS=1 HYBRID_AI_THREADS=1 python -m month2_llm_core finetune --config toolcall_qlora
   (skipped, with this hint, when it does not exist).
 
 Variants with "+gc" add gradient checkpointing; it changes memory and time, not the
@@ -31,7 +30,11 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from shared.config import add_config_arguments, config_from_args
+from shared.errors import UserError
 
 VARIANTS = {
     "lora": {"qlora": False, "gradient_checkpointing": False},
@@ -45,6 +48,8 @@ QLORA_ADAPTER = "runs/month2/toolcall-qlora/adapter"
 def worker(variant: str, steps: int, eval_n: int, adapter: str, out: Path) -> None:
     """One variant, in this (fresh) process; writes its measurements to `out`."""
     from month2_llm_core import finetune as ft
+    from month2_llm_core.toolcall_eval import evaluate
+    from month2_llm_core.toolcall_model import load_base_model
     from month2_llm_core.toolcalls import make_examples
     from shared.memory import PeakRSS, peak_rss_bytes, rss_bytes
     from shared.runtime import seed_everything, set_threads
@@ -53,7 +58,7 @@ def worker(variant: str, steps: int, eval_n: int, adapter: str, out: Path) -> No
     cfg = ft.FinetuneConfig(**VARIANTS[variant])
     train_cfg = ft.train_config(max_steps=steps, out_dir="", eval_interval=0, progress=False)
     seed_everything(train_cfg.seed)
-    model, tokenizer = ft.load_base_model(cfg.model, cfg.qlora, cfg.gradient_checkpointing)
+    model, tokenizer = load_base_model(cfg.model, cfg.qlora, cfg.gradient_checkpointing)
     rss_loaded = rss_bytes()
     model = ft.add_lora(model, cfg)
     train = make_examples("train", cfg.n_train, cfg.data_seed)
@@ -79,26 +84,46 @@ def worker(variant: str, steps: int, eval_n: int, adapter: str, out: Path) -> No
         # The trained adapter goes onto this same base, next to the one we just trained.
         model.load_adapter(adapter, adapter_name="trained")
         model.set_adapter("trained")
-        scores, _ = ft.evaluate(model, tokenizer, make_examples("heldout", eval_n, cfg.data_seed))
+        scores, _ = evaluate(model, tokenizer, make_examples("heldout", eval_n, cfg.data_seed))
         result["heldout"] = scores
         result["adapter"] = adapter
     out.write_text(json.dumps(result, indent=2))
 
 
+@dataclass
+class LoraQloraBenchConfig:
+    variants: str = field(default=",".join(VARIANTS), metadata={"help": "comma-separated subset of: "
+                                                                       + ", ".join(VARIANTS)})
+    steps: int = field(default=8, metadata={"help": "training steps timed per variant"})
+    eval_n: int = field(default=100, metadata={"help": "held-out examples scored (0: skip scoring)"})
+    lora_adapter: str = field(default="month2_llm_core/adapters/toolcall-lora",
+                              metadata={"help": "the LoRA adapter scored for lora"})
+    qlora_adapter: str = field(default=QLORA_ADAPTER, metadata={"help": "the QLoRA adapter scored for qlora"})
+    out: str = field(default="runs/bench_month2_lora_qlora", metadata={"help": "folder for the results"})
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.variant_list()) - set(VARIANTS))
+        if unknown or self.steps < 1 or self.eval_n < 0:
+            raise ValueError(f"--variants from {', '.join(VARIANTS)} (unknown: {unknown}); --steps >= 1, --eval-n >= 0")
+
+    def variant_list(self) -> list[str]:
+        return [v.strip() for v in self.variants.split(",") if v.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--steps", type=int, default=8, help="training steps timed per variant")
-    parser.add_argument("--eval-n", type=int, default=100, help="held-out examples scored (0: skip scoring)")
-    parser.add_argument("--lora-adapter", default="month2_llm_core/adapters/toolcall-lora")
-    parser.add_argument("--qlora-adapter", default=QLORA_ADAPTER)
-    parser.add_argument("--out", default="runs/bench_month2_lora_qlora")
+    add_config_arguments(parser, LoraQloraBenchConfig)
+    # How the parent starts each variant's process; not for users.
     parser.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--adapter", default="", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker(args.worker, args.steps, args.eval_n, args.adapter, Path(args.result))
+    raw = parser.parse_args()
+    try:
+        args = config_from_args(LoraQloraBenchConfig, raw)
+    except UserError as err:
+        parser.error(str(err))
+    if raw.worker:
+        worker(raw.worker, args.steps, args.eval_n, raw.adapter, Path(raw.result))
         return
 
     out = Path(args.out)
@@ -106,7 +131,7 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "HYBRID_AI_THREADS": os.environ.get("HYBRID_AI_THREADS", "1")}
     results = []
-    for variant in args.variants:
+    for variant in args.variant_list():
         is_qlora = VARIANTS[variant]["qlora"]
         adapter = "" if "+gc" in variant or not args.eval_n else (args.qlora_adapter if is_qlora else args.lora_adapter)
         if adapter and not Path(adapter).is_dir():

@@ -100,8 +100,8 @@ def part_speed(lengths: list[int], timeout: float) -> dict:
 
 
 def recall_child(ckpt: str, length: int, docs: int, facts: int) -> dict:
+    from month3_mamba.families import load_recall_model
     from month3_mamba.recall import evaluate_recall
-    from month3_mamba.train_recall import load_recall_model
 
     torch.set_num_threads(1)
     model, task = load_recall_model(ckpt)

@@ -83,9 +83,9 @@ def bench_scans(lengths: list[int], repeats: int) -> list[dict]:
 
 def stream_child(n_tokens: int, chunk: int) -> None:
     """Runs in a fresh process: read n_tokens through the committed model; print JSON."""
+    from month3_mamba.families import load_recall_model
     from month3_mamba.read import DEFAULT_CKPT, read_stream
     from month3_mamba.recall import filler_text
-    from month3_mamba.train_recall import load_recall_model
     from shared.memory import MIB, peak_rss_bytes
 
     torch.set_num_threads(1)

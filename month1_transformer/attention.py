@@ -65,6 +65,18 @@ def scaled_dot_product_attention(
     return weights @ v
 
 
+def fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool, dropout_p: float) -> Tensor:
+    """torch's fused SDPA. On CPU its bf16 kernel ran 4x slower than fp32 at head width 32
+    (forward + backward, measured by benchmarks/month1_baby_gpt.py --sections attention),
+    so under bf16 autocast the CPU attends in fp32; the projections around it stay bf16."""
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16:
+        with torch.autocast("cpu", enabled=False):
+            y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
+                                               is_causal=is_causal, dropout_p=dropout_p)
+        return y.to(torch.bfloat16)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
+
+
 class KVCache:
     """Keys and values of the positions seen so far, one (B, H, T, D) pair per layer, so
     decoding a new token costs one token's work instead of re-running the whole prefix."""
@@ -140,7 +152,7 @@ class MultiHeadAttention(nn.Module):
             is_causal = False
         dropout_p = self.dropout if self.training else 0.0
         if self.fused:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
+            y = fused_attention(q, k, v, mask, is_causal, dropout_p)
         else:
             y = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal, dropout_p=dropout_p)
         b, _, t, _ = y.shape

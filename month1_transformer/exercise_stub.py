@@ -10,6 +10,14 @@ implementations, with explicit tolerances. Shapes: B batch, H heads, T length, D
 width, C = H * D model width. You may use torch tensor operations, but not the
 functions you are asked to write (no F.softmax in softmax, no F.scaled_dot_product_attention
 in attention, no nn.LayerNorm in LayerNorm ...).
+
+The classes subclass the reference ones: the constructor (the layers, their names, their
+initialisation) is the reference's, so it cannot drift from it, and you write only the
+methods that raise NotImplementedError. Each task is graded on its own: the modules a class
+builds are the reference's (Block's ln_1, attn, ln_2, mlp are the reference norms, attention
+and MLP, not your Task 1.3 and 1.5 classes). Inside a method you may call your functions
+from other tasks, or the reference ones (say, scaled_dot_product_attention from
+month1_transformer.attention) so that a bug elsewhere does not fail this task.
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from month1_transformer.model import MLP, GPTConfig
+from month1_transformer.attention import MultiHeadAttention as ReferenceMultiHeadAttention
+from month1_transformer.model import Block as ReferenceBlock
+from month1_transformer.norm import LayerNorm as ReferenceLayerNorm
+from month1_transformer.norm import RMSNorm as ReferenceRMSNorm
 
 MONTH = "month1_transformer"
 
@@ -61,23 +72,14 @@ def scaled_dot_product_attention(
 
 
 # Task 1.3 (15 points) -----------------------------------------------------------------------
-class MultiHeadAttention(nn.Module):
-    """n_head heads of attention over d_model channels. The layers are given; write forward."""
+class MultiHeadAttention(ReferenceMultiHeadAttention):
+    """n_head heads of attention over d_model channels. The layers are given; write forward.
 
-    def __init__(
-        self, d_model: int, n_head: int, bias: bool = True, dropout: float = 0.0, fused: bool = False
-    ) -> None:
-        super().__init__()
-        if d_model % n_head:
-            raise ValueError(f"d_model={d_model} is not divisible by n_head={n_head}")
-        self.n_head = n_head
-        self.head_dim = d_model // n_head
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.dropout = dropout
-        self.fused = fused
+    Given by the constructor, MultiHeadAttention(d_model, n_head, bias=True, dropout=0.0, fused=False):
+    q_proj, k_proj, v_proj, out_proj (nn.Linear C -> C), n_head, head_dim (D = C / H),
+    dropout (the attention-weight dropout probability; apply it only in training) and
+    fused (asks for torch's fused kernel; you may ignore it).
+    """
 
     def forward(
         self,
@@ -91,9 +93,9 @@ class MultiHeadAttention(nn.Module):
         """x: (B, T, C) -> (B, T, C).
 
         Steps: q, k, v = projections of x; reshape each (B, T, C) -> (B, H, T, D);
-        if rope is given, q, k = apply_rope(q, *rope), apply_rope(k, *rope);
-        attention per head (your Task 1.2 function); merge heads back to (B, T, C);
-        out_proj. `cache` (a KV cache, for generation) may be ignored: tests pass None.
+        if rope is given, q, k = apply_rope(q, *rope), apply_rope(k, *rope) (Task 1.4);
+        attention per head with mask / is_causal (Task 1.2); merge heads back to (B, T, C);
+        out_proj. `cache` (a KV cache for generation; tests pass None) and `layer` may be ignored.
         """
         raise NotImplementedError("Task 1.3: MultiHeadAttention.forward")
 
@@ -121,49 +123,45 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 # Task 1.5 (10 points) -----------------------------------------------------------------------
-class LayerNorm(nn.Module):
-    """(x - mean) / sqrt(var + eps) * weight + bias over the last dim (biased variance)."""
+class LayerNorm(ReferenceLayerNorm):
+    """(x - mean) / sqrt(var + eps) * weight + bias over the last dim (biased variance).
 
-    def __init__(self, d: int, eps: float = 1e-5, bias: bool = True) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(d))
-        self.bias = nn.Parameter(torch.zeros(d)) if bias else None
+    Given by the constructor, LayerNorm(d, eps=1e-5, bias=True): eps, weight (d,) and
+    bias (d,), or None when bias=False.
+    """
 
     def forward(self, x: Tensor) -> Tensor:
+        """x: (..., d) -> (..., d)."""
         raise NotImplementedError("Task 1.5: LayerNorm.forward")
 
 
-class RMSNorm(nn.Module):
-    """x / sqrt(mean(x^2) + eps) * weight over the last dim."""
+class RMSNorm(ReferenceRMSNorm):
+    """x / sqrt(mean(x^2) + eps) * weight over the last dim (no mean subtraction, no bias).
 
-    def __init__(self, d: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(d))
+    Given by the constructor, RMSNorm(d, eps=1e-6): eps and weight (d,).
+    """
 
     def forward(self, x: Tensor) -> Tensor:
+        """x: (..., d) -> (..., d)."""
         raise NotImplementedError("Task 1.5: RMSNorm.forward")
 
 
 # Task 1.6 (15 points) -----------------------------------------------------------------------
-class Block(nn.Module):
-    """Pre-norm transformer block built from your LayerNorm/RMSNorm and MultiHeadAttention."""
+class Block(ReferenceBlock):
+    """Pre-norm transformer block. The modules are given; write forward.
 
-    def __init__(self, cfg: GPTConfig) -> None:
-        super().__init__()
-        norm = (lambda: LayerNorm(cfg.n_embd, bias=cfg.bias)) if cfg.norm == "layernorm" else (
-            lambda: RMSNorm(cfg.n_embd)
-        )
-        self.ln_1 = norm()
-        self.attn = MultiHeadAttention(cfg.n_embd, cfg.n_head, cfg.bias, cfg.dropout)
-        self.ln_2 = norm()
-        self.mlp = MLP(cfg)
-        self.resid_dropout = nn.Dropout(cfg.dropout)
+    Given by the constructor, Block(cfg: GPTConfig): ln_1, ln_2 (the reference LayerNorm or
+    RMSNorm, as cfg.norm says), attn (the reference MultiHeadAttention), mlp and
+    resid_dropout. They are the reference's on purpose: this task grades the block's wiring
+    alone, whatever the state of your Tasks 1.3 and 1.5.
+    """
 
     def forward(self, x: Tensor, rope=None, cache=None, layer: int = 0) -> Tensor:
-        """x + attention(ln_1(x)) (causal; pass rope/cache/layer through), then x + mlp(ln_2(x)).
-        Apply resid_dropout to the attention branch."""
+        """x: (B, T, C) -> (B, T, C).
+
+        x + attention(ln_1(x)) (causal; pass rope/cache/layer through), then x + mlp(ln_2(x)).
+        Apply resid_dropout to the attention branch.
+        """
         raise NotImplementedError("Task 1.6: Block.forward")
 
 

@@ -24,7 +24,7 @@ NORMS = ("layernorm", "rmsnorm")
 
 @dataclass
 class GPTConfig:
-    vocab_size: int = field(default=65, metadata={"help": "set from the tokenizer"})
+    vocab_size: int = field(default=65, metadata={"help": "set from the tokenizer", "derived": True})
     block_size: int = field(default=64, metadata={"help": "context length in tokens"})
     n_layer: int = field(default=4, metadata={"help": "transformer blocks"})
     n_head: int = field(default=4, metadata={"help": "attention heads per block"})
@@ -35,6 +35,8 @@ class GPTConfig:
     norm: str = field(default="layernorm", metadata={"help": "normalisation", "choices": NORMS})
     tie_weights: bool = field(default=True, metadata={"help": "share token embedding and output head"})
     fused_attention: bool = field(default=True, metadata={"help": "use torch's fused SDPA kernel"})
+    fused_norm: bool = field(default=True, metadata={
+        "help": "torch's fused LayerNorm/RMSNorm kernels (the maths of norm.py in one op instead of five)"})
 
     def __post_init__(self) -> None:
         if self.pos_enc not in POS_ENCODINGS:
@@ -46,7 +48,10 @@ class GPTConfig:
 
 
 def make_norm(cfg: GPTConfig) -> nn.Module:
-    return LayerNorm(cfg.n_embd, bias=cfg.bias) if cfg.norm == "layernorm" else RMSNorm(cfg.n_embd)
+    """Our from-scratch norm, or torch's fused one (same parameters and maths; tested equal)."""
+    if cfg.norm == "layernorm":
+        return nn.LayerNorm(cfg.n_embd, bias=cfg.bias) if cfg.fused_norm else LayerNorm(cfg.n_embd, bias=cfg.bias)
+    return nn.RMSNorm(cfg.n_embd, eps=RMSNorm.EPS) if cfg.fused_norm else RMSNorm(cfg.n_embd)
 
 
 class MLP(nn.Module):
@@ -138,10 +143,14 @@ class GPT(nn.Module):
         x = self.drop(x)
         for layer, block in enumerate(self.blocks):
             x = block(x, rope=rope, cache=cache, layer=layer)
-        logits = self.lm_head(self.ln_f(x))
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        x = self.ln_f(x)
+        # Under bf16 autocast the head and the loss stay fp32: a bf16 head (tied to the embedding)
+        # slowed learning measurably (month1_transformer/tests/test_train_cli.py), and it is cheap.
+        with torch.autocast(x.device.type, enabled=False):
+            logits = self.lm_head(x.float())
+            loss = None
+            if targets is not None:
+                loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
     @torch.no_grad()

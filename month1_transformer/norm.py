@@ -30,7 +30,9 @@ class LayerNorm(nn.Module):
 class RMSNorm(nn.Module):
     """y = x / sqrt(mean(x^2) + eps) * weight."""
 
-    def __init__(self, d: int, eps: float = 1e-6) -> None:
+    EPS = 1e-6
+
+    def __init__(self, d: int, eps: float = EPS) -> None:
         super().__init__()
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(d))

@@ -21,6 +21,7 @@ from month1_transformer.model import GPT, GPTConfig
 from month1_transformer.tokenizer import BytePairTokenizer, CharTokenizer
 from shared.config import add_config_arguments, config_from_args
 from shared.corpora import load_corpus
+from shared.errors import UserError
 from shared.plotting import plot_history
 from shared.runtime import pick_device, set_threads
 from shared.training import TrainConfig, Trainer
@@ -39,6 +40,14 @@ class RunConfig:
     threads: int = field(default=0, metadata={"help": "torch threads (0: automatic)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or mps"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (slow start, faster steps)"})
+
+    def __post_init__(self) -> None:
+        if self.bpe_vocab < 256:
+            raise ValueError(f"--bpe-vocab must be >= 256 (the 256 byte tokens come first), got {self.bpe_vocab}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
+        if self.batch_size < 1 or self.max_chars < 0 or self.threads < 0:
+            raise ValueError("--batch-size must be >= 1, --max-chars and --threads >= 0")
 
 
 def build_tokenizer(text: str, cfg: RunConfig):
@@ -62,7 +71,10 @@ def train(
     train_ids, val_ids = split_ids(tokenizer.encode(text), run_cfg.val_fraction)
     model_cfg.vocab_size = tokenizer.vocab_size
     model = GPT(model_cfg).to(device)
-    get_batch = make_get_batch(train_ids, val_ids, model_cfg.block_size, run_cfg.batch_size, device)
+    try:
+        get_batch = make_get_batch(train_ids, val_ids, model_cfg.block_size, run_cfg.batch_size, device)
+    except ValueError as err:  # a corpus too short for the block size
+        raise UserError(f"{run_cfg.data}: {err}; use a longer text or a smaller --block-size") from None
     # Compile a wrapper for the loss only: checkpoints keep the plain module's parameter names.
     forward = torch.compile(model) if run_cfg.compile else model
     trainer = Trainer(
@@ -76,7 +88,8 @@ def train(
     print(
         f"[train] {len(text):,} chars -> {len(train_ids):,}/{len(val_ids):,} train/val tokens "
         f"(vocab {tokenizer.vocab_size}); {model.num_params() / 1e6:.2f}M params; "
-        f"{device}, {threads} threads; step {trainer.step}/{train_cfg.max_steps}"
+        f"{device}, {threads} threads, {trainer.autocast_dtype or torch.float32}; "
+        f"step {trainer.step}/{train_cfg.max_steps}"
     )
     start_step, start = trainer.step, time.perf_counter()
     history = trainer.fit()
@@ -102,7 +115,9 @@ def train(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser.add_argument_group("data and run"), RunConfig)
     add_config_arguments(parser.add_argument_group("model"), GPTConfig)
-    add_config_arguments(parser.add_argument_group("training"), TrainConfig, defaults={"out_dir": "runs/month1"})
+    # bf16 autocast where the CPU makes it pay: the baby GPT trains ~1.3x faster to the same loss.
+    add_config_arguments(parser.add_argument_group("training"), TrainConfig,
+                         defaults={"out_dir": "runs/month1", "precision": "auto"})
 
 
 def main(args: argparse.Namespace) -> None:

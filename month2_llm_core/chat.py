@@ -25,6 +25,7 @@ from typing import Protocol, TextIO
 
 from month2_llm_core.tokenization import SMOLLM2_DEFAULT_SYSTEM, apply_chatml
 from shared.config import add_config_arguments, config_from_args
+from shared.errors import UserError
 
 Message = dict[str, str]
 
@@ -157,31 +158,46 @@ def run_chat(session: ChatSession, stdin: TextIO, stdout: TextIO, show_prompt: b
 # -- backends --------------------------------------------------------------------------------------
 class TransformersBackend:
     """A Hugging Face model in this process. With `fast`, decoding runs on the fast CPU path
-    (lean_llama.FastDecoder: our own decoder, speculative when greedy); otherwise through the
-    model itself (inference.stream_tokens)."""
+    (lean_llama.FastDecoder: our own decoder; greedy decoding speculative or not, by `decode_path`,
+    see `decode_path.resolve_decode_path`); otherwise through the model itself (inference.stream_tokens).
+    `name` says which path actually runs."""
 
-    def __init__(self, model, tokenizer, name: str = "transformers", seed: int = 0, fast: bool = False) -> None:
+    def __init__(self, model, tokenizer, model_name: str = "model", seed: int = 0, fast: bool = False,
+                 decode_path: str = "auto", temperature: float = 0.0) -> None:
         import torch
 
         from month2_llm_core.inference import eos_ids
-        from month2_llm_core.lean_llama import FastDecoder
 
-        self.model, self.tokenizer, self.name = model, tokenizer, name
-        self.decoder = None
-        if fast:
-            try:
-                self.decoder = FastDecoder(model)
-            except ValueError as err:  # not a LLaMA-family model: transformers decodes it, slower
-                warnings.warn(f"fast path off: {err}", stacklevel=2)
+        self.model, self.tokenizer = model, tokenizer
         self.eos = eos_ids(model, tokenizer)
+        self.decoder = self._fast_decoder(model_name, decode_path, temperature) if fast else None
+        path = self.decoder.describe(temperature) if self.decoder is not None else "transformers forward"
+        self.name = f"transformers:{model_name}, {path}"
         self.generator = torch.Generator().manual_seed(seed)
 
+    def _fast_decoder(self, model_name: str, decode_path: str, temperature: float):
+        from month2_llm_core.decode_path import decoder_runners, machine_key, resolve_decode_path
+        from month2_llm_core.lean_llama import FastDecoder
+
+        try:
+            # Sampling never uses the draft, so it is built only for greedy decoding.
+            decoder = FastDecoder(self.model, speculative=temperature == 0 and decode_path != "fp16")
+        except ValueError as err:  # not a LLaMA-family model: transformers decodes it, slower
+            warnings.warn(f"fast path off: {err}", stacklevel=3)
+            return None
+        if decoder.draft is not None and resolve_decode_path(
+                decode_path, machine_key(model_name),
+                lambda: decoder_runners(decoder, self.tokenizer, self.eos)) == "fp16":
+            decoder.draft = None  # measured slower here: free its memory
+        return decoder
+
     @classmethod
-    def load(cls, model_name: str = "smollm2", fast: bool = True, seed: int = 0) -> TransformersBackend:
+    def load(cls, model_name: str = "smollm2", fast: bool = True, seed: int = 0, decode_path: str = "auto",
+             temperature: float = 0.0) -> TransformersBackend:
         from shared.models import load_chat_model
 
         model, tokenizer = load_chat_model(model_name, progress=False)
-        return cls(model, tokenizer, f"transformers:{model_name}{' (fast path)' if fast else ''}", seed, fast)
+        return cls(model, tokenizer, model_name, seed, fast, decode_path, temperature)
 
     def _ids(self, messages: list[Message]):
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
@@ -257,8 +273,13 @@ class OpenAIBackend:
 
     def first_model(self) -> str:
         """The first model the server lists (vLLM serves one)."""
-        response = self.client.get("/models")
-        response.raise_for_status()
+        import httpx
+
+        try:
+            response = self.client.get("/models")
+            response.raise_for_status()
+        except httpx.HTTPError as err:
+            raise RuntimeError(f"{self.base_url}/models: {err}") from err
         models = response.json().get("data", [])
         if not models:
             raise RuntimeError(f"{self.base_url}/models lists no model; pass --model")
@@ -299,12 +320,26 @@ class ChatConfig:
     max_new_tokens: int = field(default=256, metadata={"help": "longest answer, in tokens"})
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy (reproducible); try 0.7"})
     top_p: float = field(default=0.9, metadata={"help": "nucleus sampling when temperature > 0"})
-    fast: bool = field(default=True, metadata={"help": "transformers: our lean decoder, fp16 weights, speculative "
-                                                       "with a 4-bit draft (same greedy answers as fp32, ~2x)"})
+    fast: bool = field(default=True, metadata={"help": "transformers: our lean decoder with fp16 weights (same "
+                                                       "greedy answers as fp32, ~2-3x), for LLaMA-family models"})
+    decode_path: str = field(default="auto", metadata={
+        "help": "transformers, greedy, fast: speculative (fp16 decoder + int4 draft) or fp16 (the decoder alone); "
+                "auto: whichever a first-use measurement found faster on this machine (cached), or "
+                "$HYBRID_AI_DECODE_PATH", "choices": ["auto", "speculative", "fp16"]})
     threads: int = field(default=0, metadata={"help": "torch / llama.cpp threads (0 = automatic)"})
     llamacpp_batch: int = field(default=512, metadata={"help": "llamacpp: tokens per batch; 1 avoids a crash in "
-                                                                "ggml's AMX kernels on some CPUs (README)"})
+                                                                "ggml's AMX kernels on some CPUs (RESULTS.md)"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_new_tokens < self.context_window:
+            raise ValueError(f"--max-new-tokens {self.max_new_tokens} must be at least 1 and smaller than "
+                             f"--context-window {self.context_window}")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError(f"--temperature must be >= 0 (got {self.temperature}) and --top-p in (0, 1] "
+                             f"(got {self.top_p})")
+        if self.threads < 0 or self.llamacpp_batch < 1:
+            raise ValueError("--threads must be >= 0 and --llamacpp-batch >= 1")
 
 
 def make_backend(cfg: ChatConfig) -> Backend:
@@ -312,7 +347,7 @@ def make_backend(cfg: ChatConfig) -> Backend:
         return OpenAIBackend(cfg.base_url, cfg.model, cfg.api_key)
     if cfg.backend == "llamacpp":
         return LlamaCppBackend(cfg.model, cfg.context_window, cfg.threads or None, cfg.llamacpp_batch)
-    return TransformersBackend.load(cfg.model or "smollm2", fast=cfg.fast, seed=cfg.seed)
+    return TransformersBackend.load(cfg.model or "smollm2", cfg.fast, cfg.seed, cfg.decode_path, cfg.temperature)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -326,8 +361,8 @@ def main(args: argparse.Namespace) -> None:
     set_threads(cfg.threads or None)
     try:
         backend = make_backend(cfg)
-    except Exception as err:  # a missing extra, an unreachable server: say so, no traceback
-        raise SystemExit(f"[chat] cannot start the {cfg.backend} backend: {err}") from err
+    except (RuntimeError, OSError, ValueError) as err:  # an unknown model, a missing extra, no server
+        raise UserError(f"cannot start the {cfg.backend} backend: {err}") from err
     session = ChatSession(backend, cfg.system, cfg.context_window,
                           Sampling(cfg.max_new_tokens, cfg.temperature, cfg.top_p))
     run_chat(session, sys.stdin, sys.stdout, show_prompt=sys.stdin.isatty())

@@ -12,12 +12,20 @@ filter, with explicit tolerances. Tasks 2.3 and 2.5 use the real SmolLM2 model/t
 the offline store (a few seconds to load). You may use torch tensor operations, but not the
 library you are re-implementing (no peft in 2.1, no bitsandbytes in 2.2, no generate() in 2.3,
 no apply_chat_template in 2.5).
+
+LoRALinear is the one class, and its constructor is part of the task (which layers, frozen
+how, initialised how), so it is an nn.Module of your own rather than a subclass of the
+reference. The constants the tasks use (NF4_LEVELS, SMOLLM2_DEFAULT_SYSTEM) are imported
+from the reference, so they cannot drift from it.
 """
 
 from __future__ import annotations
 
-import torch
+import torch  # noqa: F401  (you will want it)
 from torch import Tensor, nn
+
+from month2_llm_core.nf4 import NF4_LEVELS  # noqa: F401  (Task 2.2 uses it)
+from month2_llm_core.tokenization import SMOLLM2_DEFAULT_SYSTEM  # noqa: F401  (Task 2.5 uses it)
 
 MONTH = "month2_llm_core"
 
@@ -41,6 +49,7 @@ class LoRALinear(nn.Module):
         raise NotImplementedError("Task 2.1: LoRALinear.__init__")
 
     def forward(self, x: Tensor) -> Tensor:
+        """x: (..., in_features) -> (..., out_features)."""
         raise NotImplementedError("Task 2.1: LoRALinear.forward")
 
     def merge(self) -> nn.Linear:
@@ -49,13 +58,8 @@ class LoRALinear(nn.Module):
 
 
 # Task 2.2 (15 points) ------------------------------------------------------------------------
-# The 16 NF4 levels (QLoRA paper, appendix E): quantiles of a normal distribution scaled to [-1, 1].
-NF4_LEVELS = torch.tensor([
-    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
-])
+# NF4_LEVELS (imported above): the 16 NF4 levels of the QLoRA paper (appendix E), quantiles of a
+# normal distribution scaled to [-1, 1], ascending; a float32 tensor of shape (16,).
 
 
 def nf4_quantize(x: Tensor, blocksize: int = 64) -> tuple[Tensor, Tensor]:
@@ -104,8 +108,8 @@ def top_p_filter(logits: Tensor, p: float) -> Tensor:
 
 
 # Task 2.5 (10 points) ------------------------------------------------------------------------
-# What SmolLM2's template inserts when a conversation does not start with a system message.
-SMOLLM2_DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+# SMOLLM2_DEFAULT_SYSTEM (imported above): what SmolLM2's template inserts when a conversation
+# does not start with a system message.
 
 
 def apply_chatml(messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:

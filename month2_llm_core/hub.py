@@ -12,6 +12,8 @@ matter through huggingface_hub's ModelCard), what it is, how it was made, measur
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,18 @@ import torch
 from torch import nn
 
 from shared.config import add_config_arguments, config_from_args
-from shared.models import SMOLLM2_HUB_ID, load_chat_model
+from shared.errors import UserError
+from shared.models import SMOLLM2_HUB_ID, ModelUnavailable, load_chat_model
+
+
+@contextmanager
+def explain_load_errors(name: str) -> Iterator[None]:
+    """For commands: a model that cannot be loaded (unknown offline, a folder that holds no model,
+    an architecture transformers does not know) becomes one line naming it, not a traceback."""
+    try:
+        yield
+    except (ModelUnavailable, OSError, ValueError) as err:
+        raise UserError(f"cannot load the model {name!r}: {err}") from None
 
 
 @dataclass
@@ -191,7 +204,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     cfg = config_from_args(InspectConfig, args)
-    model, tokenizer = load_chat_model(cfg.model, dtype=getattr(torch, cfg.dtype))
+    if cfg.save and Path(cfg.save).exists() and not Path(cfg.save).is_dir():
+        raise UserError(f"--save {cfg.save}: a file is in the way; give a folder")
+    with explain_load_errors(cfg.model):
+        model, tokenizer = load_chat_model(cfg.model, dtype=getattr(torch, cfg.dtype))
     print(inspect_model(model, cfg.model).format())
     if cfg.save:
         card = CardInfo(

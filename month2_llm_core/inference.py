@@ -7,7 +7,7 @@
   row's last position is a real token.
 - `stream_text`: text pieces as tokens arrive, without cutting multi-byte characters.
 - `optimize_for_cpu`: faster decoding inside transformers' own modules (the first step towards the
-  chatbot's default path, `lean_llama.FastDecoder`). Two changes, both keeping fp32 arithmetic:
+  chat's decoder, `lean_llama.FastDecoder`). Two changes, both keeping fp32 arithmetic:
   1. every Linear inside the decoder layers stores its weights in fp16 and runs FBGEMM's
      fp16 GEMM, which converts them back to fp32 on the fly (`quantize_dynamic(dtype=float16)`).
      Decoding one token is bound by reading weights from memory, so half the bytes is most
@@ -157,18 +157,19 @@ class Timing:
 
 
 def time_round_robin(runners: dict[str, Callable[[str], list[int]]], prompts: Sequence[str],
-                     warmup: str = "Hi") -> dict[str, Timing]:
+                     warmup: str = "Hi", timer: Callable[[], float] = time.perf_counter) -> dict[str, Timing]:
     """Time each runner (prompt -> new token ids) on every prompt, taking turns prompt by prompt, so
     that a machine whose load changes during the run slows every runner alike. Ratios between
-    runners are what to read; absolute tokens/s depend on what else the machine is doing."""
+    runners are what to read; absolute tokens/s depend on what else the machine is doing.
+    `timer` is replaceable so that tests can drive the clock."""
     for run in runners.values():
         run(warmup)
     timings = {name: Timing() for name in runners}
     for prompt in prompts:
         for name, run in runners.items():
-            start = time.perf_counter()
+            start = timer()
             out = run(prompt)
-            timings[name].seconds += time.perf_counter() - start
+            timings[name].seconds += timer() - start
             timings[name].tokens += len(out)
             timings[name].outputs.append(out)
     return timings
@@ -184,7 +185,7 @@ def fp16_weight_linears(module: nn.Module) -> nn.Module:
 
     with warnings.catch_warnings():
         # torch.ao's eager quantization is deprecated in favour of torchao, whose CPU kernels
-        # were slower than fp32 here (month2_llm_core/README.md); this one has no replacement yet.
+        # were slower than fp32 here (month2_llm_core/RESULTS.md); this one has no replacement yet.
         warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated")
         return quantize_dynamic(module, {nn.Linear: float16_dynamic_qconfig}, dtype=torch.float16, inplace=True)
 

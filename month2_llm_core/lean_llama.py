@@ -5,7 +5,7 @@ transformers' modules, by ~35 small operations per layer behind Python calls. `L
 the weights of a loaded LLaMA-family model (LLaMA, SmolLM2, Qwen2) and decodes with:
 - fused projections: q, k, v as one matrix and gate, up as one (4 products per layer, not 7);
 - RoPE as one complex multiply on q and k together (their rows reordered, `interleave_rope_rows`);
-- a preallocated KV cache (`KVCache`, grown by doubling) written in place, and one
+- a preallocated KV cache (`PreallocatedKVCache`, grown by doubling) written in place, and one
   `scaled_dot_product_attention` per layer;
 - a choice of weight format per decoder (`make_linear`): fp32 (`transposed_linear`), fp16 stored
   with fp32 arithmetic (`fp16_linear`: the same numbers as fp32 for SmolLM2's bf16-valued weights),
@@ -14,14 +14,16 @@ the weights of a loaded LLaMA-family model (LLaMA, SmolLM2, Qwen2) and decodes w
 `speculative_greedy_tokens` then lets the 4-bit decoder propose a few tokens, one at a time, and
 the fp16 decoder check them all in one call: it keeps the tokens it would have chosen itself, so
 the output is the fp16 decoder's greedy output, at the cost of fewer full-precision calls.
-Greedy answers equal plain fp32 `generate`'s (tests/test_lean_llama.py); speed in
-benchmarks/month2_decode.py and the month README.
+Greedy answers equal plain fp32 `generate`'s (month2_llm_core/tests/test_lean_llama.py); speed in
+benchmarks/month2_decode.py and month2_llm_core/RESULTS.md. Whether the draft pays depends on the CPU: the
+chat measures it once per machine (`decode_path`).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -85,9 +87,22 @@ def interleave_rope_rows(weight: Tensor, n_heads: int) -> Tensor:
     return weight.view(n_heads, rows, *weight.shape[1:])[:, order].reshape(weight.shape)
 
 
-class KVCache:
+class DecoderLayer(NamedTuple):
+    """One decoder layer's weights, read once from the model (norm weights in fp32)."""
+
+    attn_norm: Tensor
+    qkv_proj: Linear  # q, k (rows reordered for RoPE) and v as one projection
+    qkv_bias: Tensor | None  # Qwen2 only
+    o_proj: Linear
+    mlp_norm: Tensor
+    gate_up_proj: Linear  # gate and up as one projection
+    down_proj: Linear
+
+
+class PreallocatedKVCache:
     """Keys and values of every layer for one sequence, preallocated and grown by doubling.
-    Positions at or past `length` are free: rewinding is just lowering `length`."""
+    Positions at or past `length` are free: rewinding is just lowering `length`. (Month 1's
+    `KVCache` is another design: it concatenates each step's keys and values.)"""
 
     def __init__(self, n_layer: int, n_kv: int, head_dim: int, capacity: int = 256) -> None:
         self.k = torch.zeros(n_layer, n_kv, capacity, head_dim)
@@ -121,7 +136,7 @@ class LeanLlama:
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_head
         self.eps = cfg.rms_norm_eps
         self.embed = model.model.embed_tokens.weight.detach().float()
-        self.layers = []
+        self.layers: list[DecoderLayer] = []
         for layer in model.model.layers:
             attn, mlp = layer.self_attn, layer.mlp
             if any(p.bias is not None for p in [attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]):
@@ -133,20 +148,20 @@ class LeanLlama:
                 bias = torch.cat([interleave_rope_rows(attn.q_proj.bias.detach(), self.n_head),
                                   interleave_rope_rows(attn.k_proj.bias.detach(), self.n_kv),
                                   attn.v_proj.bias.detach()]).float()
-            self.layers.append((
-                layer.input_layernorm.weight.detach().float(),
-                make_linear(q, k, attn.v_proj.weight),
-                bias,
-                make_linear(attn.o_proj.weight),
-                layer.post_attention_layernorm.weight.detach().float(),
-                make_linear(mlp.gate_proj.weight, mlp.up_proj.weight),
-                make_linear(mlp.down_proj.weight),
+            self.layers.append(DecoderLayer(
+                attn_norm=layer.input_layernorm.weight.detach().float(),
+                qkv_proj=make_linear(q, k, attn.v_proj.weight),
+                qkv_bias=bias,
+                o_proj=make_linear(attn.o_proj.weight),
+                mlp_norm=layer.post_attention_layernorm.weight.detach().float(),
+                gate_up_proj=make_linear(mlp.gate_proj.weight, mlp.up_proj.weight),
+                down_proj=make_linear(mlp.down_proj.weight),
             ))
         self.norm = model.model.norm.weight.detach().float()
         self.head = head if head is not None else transposed_linear(model.lm_head.weight)
         self.rotary = model.model.rotary_emb
         self.rope = torch.zeros(0, 1, self.head_dim // 2, dtype=torch.complex64)
-        self.cache = KVCache(len(self.layers), self.n_kv, self.head_dim)
+        self.cache = PreallocatedKVCache(len(self.layers), self.n_kv, self.head_dim)
 
     def _rope_upto(self, end: int) -> Tensor:
         """RoPE rotations for positions 0..end-1 as complex numbers (end, 1, head_dim/2), from the model's
@@ -180,10 +195,10 @@ class LeanLlama:
         if t > 1:  # new token i sees the cache and new tokens 0..i
             mask = torch.ones(t, end, dtype=torch.bool).tril(diagonal=start)
         x = self.embed[ids]  # (t, d)
-        for i, (norm1, qkv_proj, bias, o_proj, norm2, gate_up, down) in enumerate(self.layers):
-            qkv = qkv_proj(F.rms_norm(x, (x.size(-1),), norm1, self.eps))
-            if bias is not None:
-                qkv = qkv + bias
+        for i, layer in enumerate(self.layers):
+            qkv = layer.qkv_proj(F.rms_norm(x, (x.size(-1),), layer.attn_norm, self.eps))
+            if layer.qkv_bias is not None:
+                qkv = qkv + layer.qkv_bias
             qk = torch.view_as_complex(qkv[:, : (nq + nkv) * hd].reshape(t, nq + nkv, hd // 2, 2)) * rope
             qk = torch.view_as_real(qk).reshape(t, nq + nkv, hd)
             cache.k[i, :, start:end] = qk[:, nq:].transpose(0, 1)
@@ -194,9 +209,9 @@ class LeanLlama:
             else:
                 att = F.scaled_dot_product_attention(qk[:, :nq].transpose(0, 1), keys, values, attn_mask=mask,
                                                      enable_gqa=True).transpose(0, 1)
-            x = x + o_proj(att.reshape(t, nq * hd))
-            gate, up = gate_up(F.rms_norm(x, (x.size(-1),), norm2, self.eps)).chunk(2, dim=-1)
-            x = x + down(F.silu(gate) * up)
+            x = x + layer.o_proj(att.reshape(t, nq * hd))
+            gate, up = layer.gate_up_proj(F.rms_norm(x, (x.size(-1),), layer.mlp_norm, self.eps)).chunk(2, dim=-1)
+            x = x + layer.down_proj(F.silu(gate) * up)
         cache.length = end
         if last_only:
             x = x[-1:]
@@ -268,30 +283,39 @@ def speculative_greedy_tokens(target: LeanLlama, draft: LeanLlama, prompt_ids: S
 
 
 class FastDecoder:
-    """What `chat` decodes with by default: an fp16 LeanLlama, and a 4-bit draft for greedy decoding.
+    """What `chat` decodes with: an fp16 LeanLlama, and (with `speculative`) a 4-bit draft for greedy decoding.
 
     A machine without FBGEMM gets fp32 weights; one where the int4 kernel is missing or refuses
-    the shapes gets no draft (plain lean decoding): slower, same tokens."""
+    the shapes gets no draft (plain lean decoding): slower, same tokens. `describe()` says which
+    of these actually runs."""
 
-    def __init__(self, model, lookahead: int = 6, min_margin: float = 1.0) -> None:
+    def __init__(self, model, speculative: bool = True, lookahead: int = 6, min_margin: float = 1.0) -> None:
         try:
             self.target = LeanLlama(model, fp16_linear, head=fp16_linear(model.lm_head.weight))
+            self.weights = "fp16"
         except RuntimeError as err:  # no FBGEMM (not x86): fp32 weights, the same tokens
             warnings.warn(f"fp16 weights off: {err}", stacklevel=2)
             self.target = LeanLlama(model)
-        try:
-            head = int4_bf16_linear(model.lm_head.weight)
-            self.draft: LeanLlama | None = LeanLlama(model, int4_bf16_linear, head=head)
-        except (RuntimeError, ValueError) as err:  # no int4 kernel in this torch build, or odd shapes
-            warnings.warn(f"speculative decoding off (no 4-bit draft): {err}", stacklevel=2)
-            self.draft = None
+            self.weights = "fp32"
+        self.draft: LeanLlama | None = None
+        if speculative:
+            try:
+                self.draft = LeanLlama(model, int4_bf16_linear, head=int4_bf16_linear(model.lm_head.weight))
+            except (RuntimeError, ValueError) as err:  # no int4 kernel in this torch build, or odd shapes
+                warnings.warn(f"speculative decoding off (no 4-bit draft): {err}", stacklevel=2)
         self.lookahead, self.min_margin = lookahead, min_margin
         self.stats: dict = {}
+
+    def describe(self, temperature: float = 0.0) -> str:
+        """The path `tokens` takes at this temperature, e.g. "speculative fp16 + int4 draft"."""
+        if temperature == 0 and self.draft is not None:
+            return f"speculative {self.weights} + int4 draft"
+        return f"{self.weights} decoder"
 
     def tokens(self, prompt_ids: Sequence[int], max_new_tokens: int, eos_token_ids: Sequence[int] | set[int] = (),
                temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
                generator: torch.Generator | None = None) -> Iterator[int]:
-        """New token ids for a prompt: speculative when greedy, the fp16 decoder alone when sampling."""
+        """New token ids for a prompt: speculative when greedy with a draft, the target decoder alone otherwise."""
         if temperature == 0 and self.draft is not None:
             return speculative_greedy_tokens(self.target, self.draft, prompt_ids, max_new_tokens, eos_token_ids,
                                              self.lookahead, self.min_margin, self.stats)

@@ -4,11 +4,13 @@ Variants (`VARIANTS`):
 - fp32, bf16: plain dtypes.
 - int8-dyn, int8-dyn-fp32-head: torch's dynamic int8 quantization (`quantize_dynamic`, per-channel
   weights; activations quantized on the fly), with and without the LM head kept in fp32.
-- fp16-fast: the chatbot's fast path (`inference.optimize_for_cpu`): fp16 weights, fp32 arithmetic.
+- fp16-fast: fp16 weights in transformers' own modules, fp32 arithmetic (`inference.optimize_for_cpu`):
+  the first step towards the chat's decoder, which is `lean_llama.FastDecoder` (our own decoder with
+  fp16 weights, speculative with an int4 draft where that measures faster).
 - bnb-int8, bnb-nf4: bitsandbytes LLM.int8() and 4-bit NormalFloat, loaded with a
   BitsAndBytesConfig (both run on CPU with bitsandbytes >= 0.50; the LM head stays full precision).
 - torchao-int8: torchao's int8 weight-only config, only when torchao is installed (it is not a
-  project dependency; see the README for why).
+  project dependency; month2_llm_core/RESULTS.md says why).
 
 For each: memory of the weights, size on disk, greedy decode tokens/s (as a ratio to fp32 in the
 same run), perplexity on a held-out text, and the answers to the fixed prompts.
@@ -34,10 +36,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from month2_llm_core.hub import folder_bytes, memory_bytes
+from month2_llm_core.hub import explain_load_errors, folder_bytes, memory_bytes
 from month2_llm_core.inference import FIXED_PROMPTS, chat_input_ids, optimize_for_cpu, time_round_robin
 from shared.config import add_config_arguments, config_from_args
 from shared.corpora import stdlib_prose
+from shared.errors import UserError
 from shared.models import chat_model_path, load_chat_model
 from shared.runtime import quick_mode, set_threads
 
@@ -96,7 +99,7 @@ VARIANTS: dict[str, str] = {
     "bf16": "bf16 weights and arithmetic",
     "int8-dyn": "torch dynamic int8 on every Linear, LM head included",
     "int8-dyn-fp32-head": "torch dynamic int8 on the decoder layers, LM head fp32",
-    "fp16-fast": "fp16 weights (FBGEMM, fp32 arithmetic) + verified int8 LM head: the chatbot's path",
+    "fp16-fast": "fp16 weights (FBGEMM, fp32 arithmetic) + verified int8 LM head, in transformers' modules",
     "bnb-int8": "bitsandbytes LLM.int8() (8-bit weights, outliers in fp16)",
     "bnb-nf4": "bitsandbytes 4-bit NormalFloat, blocks of 64, fp32 compute",
     "torchao-int8": "torchao int8 weight-only on the decoder layers (only if torchao is installed)",
@@ -202,8 +205,19 @@ class QuantConfig:
     threads: int = field(default=1, metadata={"help": "torch threads"})
     out: str = field(default="", metadata={"help": "also write the results as JSON here"})
 
+    def __post_init__(self) -> None:
+        known = available_variants()
+        unknown = [n for n in self.variant_list() if n not in known]
+        if unknown:
+            missing = " (torchao is not installed)" if unknown == ["torchao-int8"] else ""
+            raise ValueError(f"--variants: unknown {', '.join(unknown)}{missing}; choose from {', '.join(known)}")
+        if not 1 <= self.prompts <= len(FIXED_PROMPTS):
+            raise ValueError(f"--prompts must be 1-{len(FIXED_PROMPTS)}, got {self.prompts}")
+        if min(self.max_new_tokens, self.ppl_tokens, self.threads) < 1:
+            raise ValueError("--max-new-tokens, --ppl-tokens and --threads must be at least 1")
+
     def variant_list(self) -> list[str]:
-        names = available_variants() if self.variants == "all" else self.variants.split(",")
+        names = available_variants() if self.variants == "all" else [n.strip() for n in self.variants.split(",")]
         return ["fp32", *[n for n in names if n != "fp32"]]  # fp32 first: the baseline
 
 
@@ -215,7 +229,8 @@ def quantization_table(cfg: QuantConfig, progress: Callable[[str], None] = print
     models = {}
     for variant in cfg.variant_list():
         progress(f"[quantize] load {variant}: {VARIANTS[variant]}")
-        models[variant] = load_variant(variant, cfg.model, models.get("fp32"))
+        with explain_load_errors(cfg.model):
+            models[variant] = load_variant(variant, cfg.model, models.get("fp32"))
     with quiet_quantization():
         progress("[quantize] greedy answers to the fixed prompts, variants taking turns")
         timings = time_round_robin({v: greedy_runner(m, t, cfg.max_new_tokens) for v, (m, t) in models.items()},
@@ -262,6 +277,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     cfg = config_from_args(QuantConfig, args)
+    if cfg.out and Path(cfg.out).is_dir():
+        raise UserError(f"--out {cfg.out}: a folder; give a file name for the JSON")
     if quick_mode():
         cfg.prompts, cfg.ppl_tokens, cfg.max_new_tokens = min(cfg.prompts, 2), min(cfg.ppl_tokens, 512), 16
     results = quantization_table(cfg)

@@ -25,7 +25,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from month1_transformer.tokenizer import GPT2_SPLIT_PATTERN, BytePairTokenizer
 from shared.config import add_config_arguments, config_from_args
-from shared.corpora import load_corpus, stdlib_code, stdlib_prose
+from shared.corpora import CorpusUnavailable, load_corpus, stdlib_code, stdlib_prose
+from shared.errors import UserError
 
 Merge = tuple[bytes, bytes]
 
@@ -187,6 +188,12 @@ class TokenizerConfig:
     eval_chars: int = field(default=100_000, metadata={"help": "characters of prose and of code to measure"})
     model: str = field(default="smollm2", metadata={"help": "pretrained tokenizer to compare with"})
 
+    def __post_init__(self) -> None:
+        if self.vocab_size <= 256:
+            raise ValueError(f"--vocab-size must exceed the 256 byte tokens, got {self.vocab_size}")
+        if min(self.train_chars, self.eval_chars) < 1:
+            raise ValueError("--train-chars and --eval-chars must be at least 1")
+
 
 @dataclass
 class TokenizerReport:
@@ -247,9 +254,11 @@ def tokenizer_report(config: TokenizerConfig, pretrained=None) -> TokenizerRepor
     if pretrained is None:
         from transformers import AutoTokenizer
 
+        from month2_llm_core.hub import explain_load_errors
         from shared.models import chat_model_path
 
-        pretrained = AutoTokenizer.from_pretrained(chat_model_path(config.model))
+        with explain_load_errors(config.model):
+            pretrained = AutoTokenizer.from_pretrained(chat_model_path(config.model))
     encoders = {
         f"month 1 BPE ({config.vocab_size})": ours.encode,
         f"tokenizers BPE ({config.vocab_size})": hf_encode(hf),
@@ -268,4 +277,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    print(tokenizer_report(config_from_args(TokenizerConfig, args)).format())
+    cfg = config_from_args(TokenizerConfig, args)
+    try:
+        report = tokenizer_report(cfg)
+    except CorpusUnavailable as err:
+        raise UserError(f"--corpus: {err}") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"--corpus {cfg.corpus}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    print(report.format())

@@ -11,15 +11,22 @@ brute-force ODE integration and with transformers' Mamba, with explicit toleranc
 rtol 1e-4, atol 1e-5). Shapes: b batch, d channels (d_inner), l length, n state size.
 The scans work time-major: dA, dBu (l, b, d, n), C (l, b, n), y (l, b, d).
 No in-place updates of tensors that need gradients (h[t] = ... breaks autograd): build lists, stack.
+
+MambaMixer subclasses the reference mixer: its constructor (the parameters, Hugging Face's
+names, Mamba's initialisation of dt_proj) is the reference's, so it cannot drift from it, and
+you write only forward. Each task is graded on its own: in forward you may call your functions
+from other tasks or the reference ones (month3_mamba.model.causal_depthwise_conv1d, and
+selective_scan, imported below), so that a bug elsewhere does not fail this task.
 """
 
 from __future__ import annotations
 
-import torch
+import torch  # noqa: F401  (you will want it)
 import torch.nn.functional as F  # noqa: F401  (you will want it)
 from torch import Tensor, nn
 
-from month3_mamba.model import MambaConfig, MambaLayerState
+from month3_mamba.model import MambaLayerState
+from month3_mamba.model import MambaMixer as ReferenceMambaMixer
 from month3_mamba.scan import selective_scan  # noqa: F401  (Task 3.5 may use it, or your own scans)
 
 MONTH = "month3_mamba"
@@ -96,20 +103,14 @@ def causal_depthwise_conv1d(
 
 
 # Task 3.5 (15 points) -----------------------------------------------------------------------
-class MambaMixer(nn.Module):
-    """The selective SSM layer. The parameters are given (Hugging Face's names); write forward."""
+class MambaMixer(ReferenceMambaMixer):
+    """The selective SSM layer. The parameters are given (Hugging Face's names); write forward.
 
-    def __init__(self, cfg: MambaConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        d_inner, n, r = cfg.d_inner, cfg.d_state, cfg.rank
-        self.in_proj = nn.Linear(cfg.d_model, 2 * d_inner, bias=cfg.bias)
-        self.conv1d = nn.Conv1d(d_inner, d_inner, cfg.d_conv, groups=d_inner, bias=cfg.conv_bias)
-        self.x_proj = nn.Linear(d_inner, r + 2 * n, bias=False)
-        self.dt_proj = nn.Linear(r, d_inner, bias=True)
-        self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(d_inner, 1))
-        self.D = nn.Parameter(torch.ones(d_inner))
-        self.out_proj = nn.Linear(d_inner, cfg.d_model, bias=cfg.bias)
+    Given by the constructor, MambaMixer(cfg: MambaConfig): cfg (d_inner, d_state n, rank,
+    d_conv, scan, chunk_size), in_proj (d_model -> 2 d_inner), conv1d (weight (d_inner, 1, d_conv),
+    bias), x_proj (d_inner -> rank + 2 n), dt_proj (rank -> d_inner), A_log (d_inner, n), D (d_inner,),
+    out_proj (d_inner -> d_model), and init_state(batch_size) for a zero MambaLayerState.
+    """
 
     def forward(self, x: Tensor, state: MambaLayerState | None = None) -> Tensor:
         """x: (b, l, d_model) -> (b, l, d_model).
@@ -118,7 +119,9 @@ class MambaMixer(nn.Module):
         2. xs = silu(causal_depthwise_conv1d(xs, conv1d.weight, conv1d.bias, state.conv if state)).
         3. x_proj(xs) -> dt (rank), B (n), C (n); delta = softplus(dt @ dt_proj.weight.T + dt_proj.bias).
         4. The selective scan with A = -exp(A_log), the skip D * xs, gated by silu(z); start from
-           state.ssm if a state is given.
+           state.ssm if a state is given. Your Task 3.2/3.3 scans do the recurrence;
+           selective_scan(u, delta, A, B, C, D, z, initial_state=..., return_last_state=True)
+           does all of step 4 on (b, d_inner, l) / (b, n, l) inputs.
         5. out_proj. If a state was given, store the new conv and ssm states in it (state.conv = ...).
         """
         raise NotImplementedError("Task 3.5: MambaMixer.forward")

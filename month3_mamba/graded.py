@@ -8,6 +8,13 @@ from month3_mamba.ssm import zoh_discretize
 
 MONTH = "month3_mamba"
 
+# The methods a learner writes in each graded class. The stub's class overrides exactly these and
+# inherits the rest, its constructor included, from the reference class; a class whose __init__
+# is graded is an nn.Module of the learner's own instead (tests/test_stub_structure.py).
+GRADED_METHODS: dict[str, tuple[str, ...]] = {
+    "MambaMixer": ("forward",),
+}
+
 __all__ = [
     "MambaMixer",
     "associative_scan",

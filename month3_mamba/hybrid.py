@@ -1,5 +1,6 @@
 """A hybrid stack: Mamba layers with a sliding-window attention layer every `attn_every` layers
-(Jamba uses 1 attention : 7 Mamba; `attn_every=4` is 1 : 3), on Mamba's streaming interface.
+(Jamba uses 1 attention : 7 Mamba; `attn_every=4` is 1 : 3; the default 2 with the default 2 layers
+is Mamba then attention), on Mamba's streaming interface.
 
 Attention is month 1's `MultiHeadAttention`. Two choices keep streaming memory bounded and
 streaming equal to the full forward:
@@ -19,14 +20,22 @@ from torch import Tensor, nn
 
 from month1_transformer.attention import MultiHeadAttention
 from month1_transformer.norm import RMSNorm
+from month3_mamba.checks import require_at_least
 from month3_mamba.model import MambaBlock, MambaConfig, StreamingLM, rescale_residual_writes
 
 
 @dataclass
 class HybridConfig(MambaConfig):
-    attn_every: int = field(default=4, metadata={"help": "every Nth layer is attention (Jamba: 8)"})
+    # 2: with the default 2 layers, one is attention (4 would leave no attention at all).
+    attn_every: int = field(default=2, metadata={"help": "every Nth layer is attention (Jamba: 8)"})
     n_head: int = field(default=4, metadata={"help": "attention heads"})
     window: int = field(default=256, metadata={"help": "sliding attention window in tokens"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_at_least(self, 1, "attn_every", "n_head", "window")
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model={self.d_model} must be divisible by n_head={self.n_head}")
 
 
 @dataclass

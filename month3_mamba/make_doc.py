@@ -1,7 +1,7 @@
 """Write a recall document: prose with facts `{key: value}` at random places (and, unless
---no-questions, the questions with answers at the end); prints the facts as the answer key.
+--questions false, the questions with answers at the end); prints the facts as the answer key.
 
-    python -m month3_mamba make-doc /tmp/doc.txt --length 1000000 --facts 4 --no-questions
+    python -m month3_mamba make-doc /tmp/doc.txt --length 1000000 --facts 4 --questions false
     python -m month3_mamba read /tmp/doc.txt --ask "qzv?"
 """
 
@@ -9,9 +9,25 @@ from __future__ import annotations
 
 import argparse
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from month3_mamba.recall import RecallTaskConfig, make_document, questions_text, random_facts
+from month3_mamba.checks import require_at_least
+from month3_mamba.recall import RecallTaskConfig, check_fits, make_document, questions_text, random_facts
+from shared.config import add_config_arguments, config_from_args
+
+
+@dataclass
+class MakeDocConfig:
+    length: int = field(default=200_000, metadata={"help": "bytes (= tokens), questions included"})
+    facts: int = field(default=4, metadata={"help": "facts to hide in it"})
+    seed: int = field(default=0, metadata={"help": "seed of the prose, the facts and their places"})
+    questions: bool = field(default=True, metadata={"help": "end with the questions and their answers (false: "
+                                                            "leave them off, to ask them with read)"})
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 0, "facts")
+        check_fits(self.length, self.facts, RecallTaskConfig())
 
 
 def write_document(path: str | Path, length: int, n_facts: int, seed: int = 0, questions: bool = False):
@@ -26,13 +42,11 @@ def write_document(path: str | Path, length: int, n_facts: int, seed: int = 0, q
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", help="file to write")
-    parser.add_argument("--length", type=int, default=200_000, help="bytes (= tokens), questions included")
-    parser.add_argument("--facts", type=int, default=4, help="facts to hide in it")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-questions", dest="questions", action="store_false", help="leave the questions off")
+    parser.add_argument("out", help="file to write")  # an input, not a setting: not in MakeDocConfig
+    add_config_arguments(parser, MakeDocConfig)
 
 
 def main(args: argparse.Namespace) -> None:
-    facts = write_document(args.out, args.length, args.facts, args.seed, args.questions)
+    cfg = config_from_args(MakeDocConfig, args)
+    facts = write_document(args.out, cfg.length, cfg.facts, cfg.seed, cfg.questions)
     print(f"wrote {args.out}; facts: " + ", ".join(f"{f.key}={f.value}" for f in facts))

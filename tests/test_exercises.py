@@ -1,5 +1,6 @@
 """Every month with graded exercises: its stub exposes what the tasks name, and the
-graded suite run against the untouched stub reports every task as "not attempted"."""
+graded suite run against the untouched stub reports every task as "not attempted"; a learner's
+class that leaves a graded method to the reference fails instead of grading the reference."""
 
 import importlib
 import inspect
@@ -7,7 +8,7 @@ import inspect
 import pytest
 
 from shared.exercises import stub_path
-from shared.grading import MONTHS, load_impl_file, month_tasks
+from shared.grading import MONTHS, inherited_graded_methods, load_impl_file, month_tasks
 from shared.testing import run_graded
 
 GRADED_MONTHS = [m for m in MONTHS if month_tasks(m)]
@@ -30,6 +31,36 @@ def test_stub_and_reference_expose_every_task_name(month):
             if inspect.isfunction(theirs):
                 ref_params = list(inspect.signature(theirs).parameters)
                 assert list(inspect.signature(ours).parameters) == ref_params, f"{name}: signatures differ"
+
+
+@pytest.mark.parametrize("month", GRADED_MONTHS)
+def test_stub_defines_every_graded_method(month):
+    assert inherited_graded_methods(load_impl_file(stub_path(month)), month) == []
+
+
+# A learner's RMSNorm that lost its forward: it would inherit the reference's.
+FORGETFUL = """from month1_transformer.norm import LayerNorm, RMSNorm as ReferenceRMSNorm
+
+
+class RMSNorm(ReferenceRMSNorm):
+    pass
+"""
+
+
+def test_a_graded_method_left_to_the_reference_is_caught(tmp_path):
+    learner = tmp_path / "month1_transformer.py"
+    learner.write_text(FORGETFUL)
+    # LayerNorm, imported as is, is graded as the reference; RMSNorm is the learner's own class.
+    assert inherited_graded_methods(load_impl_file(learner), "month1_transformer") == ["RMSNorm.forward"]
+
+
+@pytest.mark.slow
+def test_a_graded_method_left_to_the_reference_fails_its_task(tmp_path):
+    learner = tmp_path / "month1_transformer.py"
+    learner.write_text(FORGETFUL)
+    proc, score = run_graded("month1_transformer", learner, tmp_path, "-m", "m1_t5")
+    assert "does not define RMSNorm.forward" in proc.stdout
+    assert [(row["task"], row["status"]) for row in score["rows"]] == [("m1_t5", "fail")]
 
 
 @pytest.mark.slow

@@ -201,8 +201,8 @@ def test_llamacpp_backend_explains_how_to_install_it_or_answers():
 @pytest.mark.model
 def test_transformers_backend_answers_on_the_fast_path(smollm2):
     model, tokenizer = smollm2
-    backend = TransformersBackend(model, tokenizer, fast=True)
-    assert backend.decoder is not None
+    backend = TransformersBackend(model, tokenizer, "smollm2", fast=True, decode_path="speculative")
+    assert backend.decoder is not None and backend.name == "transformers:smollm2, speculative fp16 + int4 draft"
     session = ChatSession(backend, context_window=256, sampling=Sampling(max_new_tokens=16))
     out = chat(session, "What is the capital of France?\n")
     assert "Paris" in out
@@ -214,3 +214,25 @@ def test_transformers_backend_answers_on_the_fast_path(smollm2):
     session.context_window = 16 + (full + minimal) // 2
     out = chat(session, question["content"] + "\n")
     assert "[history trimmed" in out and "Rome" in out
+
+
+def test_the_backend_name_says_which_decode_path_runs():
+    """No "(fast path)" label when the fast path is not what runs: the name says what does."""
+    from types import SimpleNamespace
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from month2_llm_core.tests.test_lean_llama import tiny_model
+
+    tokenizer = SimpleNamespace(eos_token_id=None)
+    llama = tiny_model()
+
+    def name(model, **kwargs):
+        return TransformersBackend(model, tokenizer, "tiny", **kwargs).name
+
+    assert name(llama, fast=True, decode_path="fp16") == "transformers:tiny, fp16 decoder"
+    assert name(llama, fast=True, decode_path="speculative", temperature=0.7) == "transformers:tiny, fp16 decoder"
+    assert name(llama, fast=False) == "transformers:tiny, transformers forward"
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=50)).eval()
+    with pytest.warns(UserWarning, match="fast path off"):
+        assert name(gpt2, fast=True) == "transformers:tiny, transformers forward"

@@ -6,8 +6,11 @@ import pytest
 import torch
 
 from month2_llm_core import finetune as ft
+from month2_llm_core import toolcall_eval
+from month2_llm_core.toolcall_model import load_adapter, load_base_model, load_toolcall_model
 from month2_llm_core.toolcalls import make_examples
 from shared.config import config_from_args
+from shared.models import load_chat_model
 from shared.training import TrainConfig, make_adamw, train_step
 
 
@@ -18,10 +21,10 @@ def test_cli_options_and_defaults():
     cfg, train_cfg = config_from_args(ft.FinetuneConfig, args), config_from_args(TrainConfig, args)
     assert (cfg.r, cfg.qlora, cfg.target_modules) == (4, True, "q_proj,v_proj")
     assert train_cfg.lr == 1e-3 and train_cfg.max_steps == ft.TRAIN_DEFAULTS["max_steps"]
-    assert ft.command_line(cfg, train_cfg).endswith("--r 4 --target-modules q_proj,v_proj --qlora True --lr 0.001")
+    assert ft.command_line(cfg, train_cfg).endswith("--r 4 --target-modules q_proj,v_proj --qlora true --lr 0.001")
     parser = argparse.ArgumentParser()
-    ft.add_eval_arguments(parser)
-    assert config_from_args(ft.EvalConfig, parser.parse_args(["--adapter", ""])).adapter == ""
+    toolcall_eval.add_arguments(parser)
+    assert config_from_args(toolcall_eval.EvalConfig, parser.parse_args(["--adapter", ""])).adapter == ""
 
 
 def test_answer_loss_equals_transformers_loss_through_a_peft_wrapper():
@@ -91,7 +94,7 @@ def test_lora_steps_lower_the_loss_on_their_examples(tiny_run):
 def test_saved_adapter_reloads_exactly_and_merges_within_tolerance(tiny_run):
     model, tokenizer, examples = tiny_run.model, tiny_run.tokenizer, make_examples("heldout", 2)
     expected = ft.answer_logits(model, tokenizer, examples)
-    reloaded = ft.load_adapter(ft.load_chat_model()[0], tiny_run.adapter_dir)
+    reloaded = load_adapter(load_chat_model()[0], tiny_run.adapter_dir)
     assert torch.equal(ft.answer_logits(reloaded, tokenizer, examples), expected)
     merged = reloaded.merge_and_unload()
     assert not any("lora" in name for name, _ in merged.named_modules())
@@ -108,11 +111,11 @@ def test_saved_adapter_reloads_exactly_and_merges_within_tolerance(tiny_run):
 def test_committed_adapter_beats_the_base_model_on_heldout():
     """The real trained adapter (month2_llm_core/adapters/toolcall-lora), greedy, 20 held-out
     requests (templates and topics never seen in training), same prompt for both models."""
-    model, tokenizer = ft.load_toolcall_model(merge=False)  # what month 6 loads, unmerged to switch it off
+    model, tokenizer = load_toolcall_model(merge=False)  # what month 6 loads, unmerged to switch it off
     examples = make_examples("heldout", 20)
-    tuned, _ = ft.evaluate(model, tokenizer, examples, max_new_tokens=40)
+    tuned, _ = toolcall_eval.evaluate(model, tokenizer, examples, max_new_tokens=40)
     with model.disable_adapter():
-        base, _ = ft.evaluate(model, tokenizer, examples, max_new_tokens=40)
+        base, _ = toolcall_eval.evaluate(model, tokenizer, examples, max_new_tokens=40)
     assert tuned["exact_match"] >= 0.8, tuned
     assert base["exact_match"] <= 0.2, base
     assert tuned["exact_match"] - base["exact_match"] >= 0.6
@@ -123,7 +126,7 @@ def test_one_qlora_step_changes_only_the_adapter():
     import bitsandbytes as bnb
 
     torch.manual_seed(0)
-    model, tokenizer = ft.load_base_model(qlora=True)
+    model, tokenizer = load_base_model(qlora=True)
     model = ft.add_lora(model, ft.FinetuneConfig(r=4, target_modules="q_proj,v_proj"))
     q_proj = model.base_model.model.model.layers[0].self_attn.q_proj
     assert isinstance(q_proj.base_layer, bnb.nn.Linear4bit) and q_proj.base_layer.weight.quant_type == "nf4"

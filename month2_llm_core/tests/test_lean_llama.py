@@ -6,8 +6,8 @@ import torch
 from month2_llm_core.inference import FIXED_PROMPTS, chat_input_ids, eos_ids
 from month2_llm_core.lean_llama import (
     FastDecoder,
-    KVCache,
     LeanLlama,
+    PreallocatedKVCache,
     fp16_linear,
     int4_bf16_linear,
     lean_tokens,
@@ -37,7 +37,7 @@ def test_prefill_steps_and_chunks_give_transformers_logits(family):
     with torch.inference_mode():
         expected = model(ids).logits[0]
     lean = LeanLlama(model)
-    lean.cache = KVCache(2, 2, 16, capacity=4)  # small, so the cache has to grow on the way
+    lean.cache = PreallocatedKVCache(2, 2, 16, capacity=4)  # small, so the cache has to grow on the way
     pieces = [ids[0, :5], ids[0, 5:6], ids[0, 6:7], ids[0, 7:11], ids[0, 11:12], ids[0, 12:]]
     got = torch.cat([lean.step(piece) for piece in pieces])
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
@@ -99,7 +99,7 @@ def test_speculative_decoding_stops_at_eos():
 
 @pytest.mark.model
 def test_fast_decoder_gives_fp32_generates_greedy_answers(smollm2):
-    """The chatbot's default path: the same tokens as plain fp32 generate on the fixed prompts."""
+    """Speculative decoding, the chat's path where it measures faster: the same tokens as plain fp32 generate."""
     model, tokenizer = smollm2
     fast = FastDecoder(model)
     assert fast.draft is not None

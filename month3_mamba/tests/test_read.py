@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from month3_mamba.__main__ import main
+from month3_mamba.families import load_recall_model
 from month3_mamba.make_doc import write_document
 from month3_mamba.model import state_nbytes
 from month3_mamba.read import DEFAULT_CKPT, answer, iter_chunks, read_stream
 from month3_mamba.recall import evaluate_recall
-from month3_mamba.train_recall import load_recall_model
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_recall_far_beyond_training_length(recall_model):
 def test_read_command_answers_questions(tmp_path, capsys):
     path = tmp_path / "doc.txt"
     facts = write_document(path, 20_000, 2, seed=7)
-    main(["read", str(path), "--progress", "0", *[a for f in facts for a in ("--ask", f.key + "?")]])
+    main(["read", str(path), "--progress", "false", *[a for f in facts for a in ("--ask", f.key + "?")]])
     out = capsys.readouterr().out
     assert f"read {path.stat().st_size:,} tokens" in out and "state" in out and "peak RSS" in out
     answers = dict(line.split("? ") for line in out.splitlines() if "? " in line)

@@ -113,3 +113,75 @@ def test_memory_peaks_see_an_allocation():
         block.close()  # and gone again
     assert phase.peak >= rss_bytes() + 48 * MIB  # the phase's own peak, not what is left after it
     assert peak_rss_bytes() >= phase.peak - MIB  # the process peak includes the phase
+
+
+def _demo_parser(tmp_path):
+    import argparse
+
+    from shared.config import add_config_arguments, add_config_file_argument
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, Demo)
+    add_config_file_argument(parser, tmp_path)
+    return parser
+
+
+def test_config_file_sets_values_and_flags_override_it(tmp_path):
+    from shared.config import config_from_args, parse_args
+
+    (tmp_path / "wide.toml").write_text('width = 64\nfused = false\nname = "preset"\n')
+    parser = _demo_parser(tmp_path)
+    assert "presets: wide" in parser.format_help()
+    args = parse_args(parser, ["--config", "wide", "--width", "32"], tmp_path)  # a preset by name
+    assert config_from_args(Demo, args) == Demo(width=32, fused=False, name="preset")
+    args = parse_args(_demo_parser(tmp_path), ["--config", str(tmp_path / "wide.toml")], tmp_path)
+    assert config_from_args(Demo, args) == Demo(width=64, fused=False, name="preset")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("widht = 3\n", "unknown option(s) ['widht']"),
+    ("width = [\n", "not valid TOML"),
+    ("[model]\nwidth = 3\n", "expected flat"),
+])
+def test_config_file_errors_are_one_clear_line(tmp_path, capsys, text, message):
+    from shared.config import parse_args
+    from shared.errors import UserError
+
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises((SystemExit, UserError)) as info:
+        parse_args(_demo_parser(tmp_path), ["--config", str(tmp_path / "bad.toml")], tmp_path)
+    said = str(info.value) if isinstance(info.value, UserError) else capsys.readouterr().err
+    assert message in said
+    with pytest.raises(UserError, match="no such file"):
+        parse_args(_demo_parser(tmp_path), ["--config", "nowhere"], tmp_path)
+
+
+def test_derived_fields_are_no_options():
+    from month1_transformer.model import GPTConfig
+
+    with pytest.raises(SystemExit):
+        parse_config(GPTConfig, ["--vocab-size", "100"])
+    assert parse_config(GPTConfig, []) == GPTConfig()
+
+
+class _Exploit:
+    """A pickle that would run code when loaded (it creates a file)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoint_with_a_malicious_pickle_is_refused(tmp_path):
+    from shared.errors import UserError
+
+    marker = tmp_path / "pwned"
+    torch.save({"model": {}, "payload": _Exploit(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(UserError, match="refused"):
+        checkpoint.load(tmp_path / "evil.pt")
+    assert not marker.exists()
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(UserError, match="not a"):
+        checkpoint.load(tmp_path / "junk.pt")

@@ -76,3 +76,46 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path):
         assert torch.equal(p, q)
     assert second.history.loss == reference.history.loss
     assert second.history.eval_val == reference.history.eval_val
+
+
+def test_no_weight_decay_mark_is_respected():
+    """Matrices decay, vectors do not, and a matrix marked `_no_weight_decay` (Mamba's A_log) does not."""
+    from shared.training import make_adamw
+
+    model = TinyLM()
+    model.head.weight._no_weight_decay = True
+    opt = make_adamw(model, TrainConfig(weight_decay=0.1))
+    decay = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    assert decay == {id(model.emb.weight)}
+    # And the effect: with zero gradients, only decayed weights shrink.
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    shrunk = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert shrunk == {"emb.weight"}
+
+
+def test_mamba_marks_a_log_and_d_as_not_decayed():
+    from month3_mamba.model import MambaConfig, MambaLM
+    from shared.training import decays
+
+    model = MambaLM(MambaConfig(vocab_size=16, d_model=16, n_layer=1, d_state=4))
+    kept = {n for n, p in model.named_parameters() if p.dim() >= 2 and not decays(p)}
+    assert kept and all(n.endswith("A_log") for n in kept), kept
+    assert all(getattr(p, "_no_weight_decay", False) for n, p in model.named_parameters() if n.endswith(".D"))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_precision_keeps_the_loss_curve(tmp_path, precision):
+    """bf16 autocast trains to the same losses as fp32 within bf16's noise; the loss falls either way."""
+    torch.manual_seed(0)
+    cfg = TrainConfig(max_steps=60, lr=1e-2, min_lr=1e-3, warmup_steps=5, eval_interval=0, progress=False)
+    reference = Trainer(TinyLM(), get_batch, cfg).fit().loss
+    torch.manual_seed(0)
+    cfg.precision = precision
+    trainer = Trainer(TinyLM(), get_batch, cfg)
+    assert trainer.autocast_dtype == (torch.bfloat16 if precision == "bf16" else None)
+    losses = trainer.fit().loss
+    assert losses[-1] < 0.5 * losses[0]
+    assert max(abs(a - b) for a, b in zip(losses, reference)) < (1e-6 if precision == "fp32" else 0.05)

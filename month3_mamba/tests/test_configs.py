@@ -1,0 +1,107 @@
+"""train-recall's configs: with no flags each family gets its own config class's defaults (the ones
+--help lists), and each preset in month3_mamba/configs/ is exactly the run behind the README's figures."""
+
+import re
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import month3_mamba.train_recall as train_recall_module
+from month3_mamba.__main__ import main
+from month3_mamba.families import ARCHS, CONFIGS, build_model
+from month3_mamba.read import DEFAULT_CKPT
+from month3_mamba.recall import RecallTaskConfig
+from month3_mamba.train_recall import RECALL_TRAINING, RecallRunConfig, family_help
+from shared.training import TrainConfig
+
+PRESETS = Path(train_recall_module.__file__).parent / "configs"
+
+# The train-recall commands the README gave for each run before the presets (the runs' record).
+README_COMMANDS = {
+    "recall_phase1": "--d-conv 8 --max-steps 4000 --lr 3e-3 --min-lr 3e-4 --eval-interval 250 --eval-batches 4 "
+                     "--ckpt-interval 250 --out-dir runs/month3_recall --export month3_mamba/checkpoints/recall.pt",
+    "recall_phase2": "--d-conv 8 --max-steps 4600 --max-seq-len 2048 --batch-tokens 4096 --lr 3e-3 --min-lr 3e-4 "
+                     "--eval-interval 200 --eval-batches 2 --ckpt-interval 100 --out-dir runs/month3_recall "
+                     "--export month3_mamba/checkpoints/recall.pt",
+    "recall_phase3": "--d-conv 8 --max-steps 4900 --max-seq-len 8192 --batch-tokens 8192 --lr 3e-3 --min-lr 3e-4 "
+                     "--eval-interval 100 --eval-batches 1 --ckpt-interval 50 --out-dir runs/month3_recall_phase3 "
+                     "--export runs/month3_recall_phase3/recall.pt",
+    "recall_hybrid_phase1": "--arch hybrid --n-layer 3 --attn-every 3 --d-conv 8 --max-steps 4000 --lr 3e-3 "
+                            "--min-lr 3e-4 --eval-interval 250 --eval-batches 4 --ckpt-interval 250 "
+                            "--out-dir runs/month3_recall_hybrid --export runs/month3_recall_hybrid/recall.pt",
+    "recall_hybrid_phase2": "--arch hybrid --n-layer 3 --attn-every 3 --d-conv 8 --max-steps 4600 --max-seq-len 2048 "
+                            "--batch-tokens 4096 --lr 3e-3 --min-lr 3e-4 --eval-interval 200 --eval-batches 2 "
+                            "--ckpt-interval 100 --out-dir runs/month3_recall_hybrid "
+                            "--export runs/month3_recall_hybrid/recall.pt",
+    # RWKV's --chunk-size was then Mamba's option, default 32.
+    "recall_rwkv_phase1": "--arch rwkv --ffn-mult 2 --chunk-size 32 --max-steps 4000 --lr 3e-3 --min-lr 3e-4 "
+                          "--eval-interval 250 --eval-batches 4 --ckpt-interval 250 --out-dir runs/month3_recall_rwkv "
+                          "--export runs/month3_recall_rwkv/recall.pt",
+    "recall_rwkv_phase2": "--arch rwkv --ffn-mult 2 --chunk-size 32 --max-steps 4600 --max-seq-len 2048 "
+                          "--batch-tokens 4096 --lr 3e-3 --min-lr 3e-4 --eval-interval 200 --eval-batches 2 "
+                          "--ckpt-interval 100 --out-dir runs/month3_recall_rwkv "
+                          "--export runs/month3_recall_rwkv/recall.pt",
+    "recall_transformer": "--arch transformer --pos-enc rope --resume false --lr 1e-3 --min-lr 1e-4 --warmup-steps 500 "
+                          "--max-steps 16000 --seq-len 48 --max-seq-len 256 --eval-interval 2000 --eval-batches 2 "
+                          "--ckpt-interval 2000 --out-dir runs/month3_recall_gpt_rope_tuned",
+}
+# Parameter counts in the README's tables.
+README_PARAMS = {"mamba": 82_880, "hybrid": 99_328, "rwkv": 91_584, "transformer": 115_008}
+
+
+@pytest.fixture
+def parsed(monkeypatch):
+    """`train-recall ARGS` through the real command line, stopped before training: its four configs."""
+    calls = []
+    monkeypatch.setattr(train_recall_module, "train_recall", lambda *configs: calls.append(configs))
+
+    def parse(*argv: str) -> tuple:
+        main(["train-recall", *argv])
+        return calls[-1]
+
+    return parse
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_no_flags_gives_the_familys_own_defaults(arch, parsed):
+    model, train, task, run = parsed("--arch", arch)
+    assert model == CONFIGS[arch]() and task == RecallTaskConfig() and run == RecallRunConfig(arch=arch)
+    assert train == replace(TrainConfig(), **RECALL_TRAINING)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_help_lists_each_familys_defaults(arch):
+    for f in fields(CONFIGS[arch]):  # "... (mamba, hybrid; default: 4)"
+        pattern = rf"\([a-z, ]*\b{arch}\b[a-z, ]*; default: {re.escape(str(f.default))}\)"
+        assert re.search(pattern, family_help(f.name)), (f.name, family_help(f.name))
+
+
+def test_an_option_of_another_family_is_refused(parsed, capsys):
+    with pytest.raises(SystemExit) as stop:
+        parsed("--arch", "rwkv", "--d-conv", "8")
+    assert stop.value.code == 2 and "--arch rwkv has no option --d-conv" in capsys.readouterr().err
+
+
+def test_every_preset_is_tested():
+    assert sorted(p.stem for p in PRESETS.glob("*.toml")) == sorted(README_COMMANDS)
+
+
+@pytest.mark.parametrize("name", README_COMMANDS)
+def test_preset_is_the_readme_run(name, parsed):
+    preset = parsed("--config", name)
+    assert preset == parsed(*README_COMMANDS[name].split())
+    model, _, task, run = preset
+    assert sum(p.numel() for p in build_model(run.arch, model, task).parameters()) == README_PARAMS[run.arch]
+
+
+def test_phase2_preset_is_what_the_committed_checkpoint_records(parsed):
+    model, train, task, run = parsed("--config", "recall_phase2")
+    state = torch.load(DEFAULT_CKPT, weights_only=True)
+    assert state["arch"] == run.arch and run.export == "month3_mamba/checkpoints/recall.pt"
+    assert state["model_config"] == asdict(model) and state["task_config"] == asdict(task)
+    recorded, now = state["train_config"], asdict(train)
+    assert {k: now[k] for k in recorded if k != "progress"} == {k: v for k, v in recorded.items() if k != "progress"}
+    # The progress bar changes no number; options TrainConfig gained since the run stand at their defaults.
+    assert all(now[k] == getattr(TrainConfig(), k) for k in now.keys() - recorded.keys())
