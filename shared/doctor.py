@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.util
-import sys
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -75,7 +75,8 @@ def check_dependencies() -> list[Check]:
         name, extra = dep.requirement.name, dep.extra
         version = _installed(name)
         if extra in OPTIONAL_EXTRAS:
-            checks.append(Check("INFO", name, f"{version} [{extra}]" if version else f"not installed (optional [{extra}])"))
+            detail = f"{version} [{extra}]" if version else f"not installed (optional [{extra}])"
+            checks.append(Check("INFO", name, detail))
         elif version is None:
             checks.append(Check("FAIL", name, f"missing [{extra}]", FIX_INSTALL))
         elif not dep.requirement.specifier.contains(version, prereleases=True):

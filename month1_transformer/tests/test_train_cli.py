@@ -73,8 +73,9 @@ def test_bf16_training_follows_the_fp32_curve(tmp_path):
     from shared import checkpoint
 
     curves = {}
-    for name, flags in {"fast": ["--precision", "bf16"],
-                        "plain": ["--precision", "fp32", "--fused-norm", "false", "--fused-attention", "false"]}.items():
+    runs = {"fast": ["--precision", "bf16"],
+            "plain": ["--precision", "fp32", "--fused-norm", "false", "--fused-attention", "false"]}
+    for name, flags in runs.items():
         out = tmp_path / name
         main(["train", *SMALL, "--max-steps", "200", "--eval-interval", "0", "--out-dir", str(out), *flags])
         curves[name] = checkpoint.load(out / "ckpt.pt")["history"]["loss"]
