@@ -11,6 +11,7 @@ variants need a checkout of karpathy/nanoGPT (`--nanogpt DIR`; nothing of it is 
     python benchmarks/month1_baby_gpt.py --data ../shared/data/tinyshakespeare.txt \\
         --nanogpt /tmp/nanogpt --variants nanogpt-1t ours-1t --parallel 2
     python benchmarks/month1_baby_gpt.py --data PATH --nanogpt DIR --variants nanogpt-2t ours-2t
+    python benchmarks/month1_baby_gpt.py --sections steps --nanogpt DIR   # ms/step of each speed change
     python benchmarks/month1_baby_gpt.py --sections attention     # CPU SDPA, fp32 vs bf16
 
 Every model is scored twice: by its own trainer (ours: 100 random batches; nanoGPT: 20), and by
@@ -188,9 +189,62 @@ def attention_section() -> None:
         print(f"[attention] SDPA fwd+bwd {tuple(q.shape)} {str(dtype):>15}: {best * 1e3:.2f} ms")
 
 
+def steps_section(nanogpt: str | None) -> None:
+    """ms per training step for each speed change, built up one at a time, in one process: the
+    variants take turns (8 rounds of 15 steps, the best round counts), so load hits them alike."""
+    from month1_transformer.model import GPT, GPTConfig
+    from shared.training import TrainConfig, autocast_dtype, make_adamw, train_step, with_autocast
+
+    torch.set_num_threads(1)
+    cfg = dict(vocab_size=65, n_layer=4, n_head=4, n_embd=128, block_size=BLOCK, bias=False)
+    train_cfg = TrainConfig(weight_decay=0.1)
+
+    def ours(fused_norm: bool, fused_adamw: bool, precision: str):
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(**cfg, fused_norm=fused_norm))
+        opt = make_adamw(model, train_cfg)
+        if not fused_adamw:
+            opt = torch.optim.AdamW(opt.param_groups, lr=1e-3, betas=(0.9, 0.99))
+        loss = with_autocast(lambda m, b: m(*b)[1], torch.device("cpu"), autocast_dtype(precision, torch.device("cpu")))
+        return model, opt, loss
+
+    variants = {
+        "fp32, from-scratch norms, AdamW": lambda: ours(False, False, "fp32"),
+        "+ fused norms": lambda: ours(True, False, "fp32"),
+        "+ fused AdamW": lambda: ours(True, True, "fp32"),
+        "+ bf16 autocast (default)": lambda: ours(True, True, "bf16"),
+    }
+    if nanogpt:
+        sys.path.insert(0, str(Path(nanogpt).resolve()))
+        from model import GPT as NanoGPT
+        from model import GPTConfig as NanoConfig
+
+        def nano():
+            torch.manual_seed(0)
+            model = NanoGPT(NanoConfig(**{**cfg, "dropout": 0.0}))
+            return model, model.configure_optimizers(0.1, 1e-3, (0.9, 0.99), "cpu"), lambda m, b: m(*b)[1]
+
+        variants = {"nanoGPT (its model and optimizer)": nano, **variants}
+    built = {name: make() for name, make in variants.items()}
+    gen = torch.Generator().manual_seed(0)
+    batch = (torch.randint(0, 65, (BATCH, BLOCK), generator=gen), torch.randint(0, 65, (BATCH, BLOCK), generator=gen))
+    best = dict.fromkeys(built, math.inf)
+    for _ in range(8):
+        for name, (model, opt, loss) in built.items():
+            for _ in range(3):
+                train_step(model, opt, batch, 1.0, loss)
+            start = time.perf_counter()
+            for _ in range(15):
+                train_step(model, opt, batch, 1.0, loss)
+            best[name] = min(best[name], (time.perf_counter() - start) / 15)
+    first = next(iter(best.values()))
+    for name, seconds in best.items():
+        print(f"[steps] {name:<36} {seconds * 1e3:6.1f} ms/step  {first / seconds:5.2f}x the first row")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", nargs="+", default=["train"], choices=["train", "attention"])
+    parser.add_argument("--sections", nargs="+", default=["train"], choices=["train", "steps", "attention"])
     parser.add_argument("--data", default=os.environ.get("TINY_SHAKESPEARE"), help="tiny Shakespeare file")
     parser.add_argument("--variants", nargs="+", default=["nanogpt-1t", "ours-1t"], choices=[*NANOGPT, *OURS])
     parser.add_argument("--nanogpt", help="a checkout of karpathy/nanoGPT (for nanogpt-* variants)")
@@ -201,6 +255,8 @@ def main() -> None:
     args = parser.parse_args()
     if "attention" in args.sections:
         attention_section()
+    if "steps" in args.sections:
+        steps_section(args.nanogpt)
     if "train" not in args.sections:
         return
     if not args.data:

@@ -7,6 +7,7 @@ token embedding (+ position) -> n_layer x [pre-norm attention + residual, pre-no
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -71,12 +72,12 @@ class Block(nn.Module):
     Normalising the branch input (not the sum) keeps an identity path from the input to
     the output of the whole stack, which is what lets deep Transformers train stably."""
 
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, mlp: nn.Module | None = None) -> None:
         super().__init__()
         self.ln_1 = make_norm(cfg)
         self.attn = MultiHeadAttention(cfg.n_embd, cfg.n_head, cfg.bias, cfg.dropout, cfg.fused_attention)
         self.ln_2 = make_norm(cfg)
-        self.mlp = MLP(cfg)
+        self.mlp = MLP(cfg) if mlp is None else mlp  # another feed-forward: month 4's mixture of experts
         self.resid_dropout = nn.Dropout(cfg.dropout)
 
     def forward(
@@ -90,8 +91,12 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+# Builds block `layer`'s feed-forward in place of the MLP (month 4 puts a mixture of experts there).
+MLPFactory = Callable[[GPTConfig, int], nn.Module]
+
+
 class GPT(nn.Module):
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, mlp_factory: MLPFactory | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
@@ -100,7 +105,8 @@ class GPT(nn.Module):
         elif cfg.pos_enc == "sinusoidal":
             self.register_buffer("pos_table", sinusoidal_encoding(cfg.block_size, cfg.n_embd), persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg, mlp_factory(cfg, i) if mlp_factory else None)
+                                    for i in range(cfg.n_layer))
         self.ln_f = make_norm(cfg)
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         if cfg.tie_weights:

@@ -23,7 +23,7 @@ from shared.config import add_config_arguments, config_from_args
 from shared.corpora import load_corpus
 from shared.errors import UserError
 from shared.plotting import plot_history
-from shared.runtime import pick_device, set_threads
+from shared.runtime import pick_device, seed_everything, set_threads
 from shared.training import TrainConfig, Trainer
 
 
@@ -70,6 +70,7 @@ def train(
     tokenizer = build_tokenizer(text, run_cfg)
     train_ids, val_ids = split_ids(tokenizer.encode(text), run_cfg.val_fraction)
     model_cfg.vocab_size = tokenizer.vocab_size
+    seed_everything(train_cfg.seed)  # the initial weights follow --seed, whatever ran before in this process
     model = GPT(model_cfg).to(device)
     try:
         get_batch = make_get_batch(train_ids, val_ids, model_cfg.block_size, run_cfg.batch_size, device)

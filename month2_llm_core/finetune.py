@@ -121,10 +121,15 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
 
 
 def encode_example(tokenizer, example: Example, max_length: int) -> tuple[list[int], list[int]] | None:
-    """(input ids, labels) with the prompt's labels masked, or None when too long.
-    Prompt and answer are tokenized separately: the prompt ends with a newline, so no
+    """(input ids, labels) of a tool-call example with the prompt's labels masked, or None when too long."""
+    return encode_pair(tokenizer, *build_training_text(tokenizer, example), max_length)
+
+
+def encode_pair(tokenizer, prompt: str, completion: str, max_length: int) -> tuple[list[int], list[int]] | None:
+    """(input ids, labels) of any (prompt, completion) texts with the prompt's labels masked, or
+    None when too long (other tasks, e.g. month 4's experts, train on their own pairs).
+    Prompt and answer are tokenized separately: a chat-template prompt ends with a newline, so no
     token can straddle the boundary, and the mask falls exactly on the answer."""
-    prompt, completion = build_training_text(tokenizer, example)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
     ids = prompt_ids + answer_ids

@@ -35,9 +35,10 @@ _USER_ERRORS = (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryEr
 
 
 def _message(err: BaseException) -> str:
+    """The error as one line (a library's message may span several)."""
     if isinstance(err, OSError) and err.filename is not None:
         return f"{err.strerror or err}: {err.filename}"
-    return str(err)
+    return " ".join(str(err).split())
 
 
 def not_built_yet(package: str, argv: list[str] | None = None) -> None:
