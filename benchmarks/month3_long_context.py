@@ -6,7 +6,9 @@ GPT of the same width and depth (4 heads, RoPE, fused SDPA) runs the whole seque
 forward pass. Every point runs in a fresh process with a time limit; the Transformer stops at
 its first point over the limit or out of memory.
 
-Part `recall`: recall accuracy against document length for the committed Mamba checkpoint and,
+Part `recall` (the first, braces task; benchmarks/month3_memory.py measures the sentences task):
+recall accuracy against document length, on `--corpus` prose with `--questions` scoring, for the
+committed Mamba checkpoint and,
 when their checkpoints exist, the hybrid and RWKV models trained on the same curriculum
 (`train-recall --arch hybrid|rwkv`) and Transformers with their own recipe (`train-recall
 --arch transformer`, learned positions or RoPE; commands in the README). A learned-position
@@ -99,16 +101,18 @@ def part_speed(lengths: list[int], timeout: float) -> dict:
     return results
 
 
-def recall_child(ckpt: str, length: int, docs: int, facts: int) -> dict:
+def recall_child(ckpt: str, length: int, docs: int, facts: int, corpus: str, questions: str) -> dict:
     from month3_mamba.families import load_recall_model
     from month3_mamba.recall import evaluate_recall
 
     torch.set_num_threads(1)
     model, task = load_recall_model(ckpt)
-    return evaluate_recall(model, length, task, n_docs=docs, n_facts=facts, chunk=2048, seed=0)
+    return evaluate_recall(model, length, task, n_docs=docs, n_facts=facts, chunk=2048, seed=0, corpus=corpus,
+                           questions=questions)
 
 
-def part_recall(lengths: list[int], docs: int, facts: int, timeout: float, checkpoints: dict[str, str]) -> dict:
+def part_recall(lengths: list[int], docs: int, facts: int, timeout: float, checkpoints: dict[str, str],
+                corpus: str, questions: str) -> dict:
     from shared.plotting import plot_series
 
     results: dict[str, list[dict]] = {}
@@ -118,16 +122,16 @@ def part_recall(lengths: list[int], docs: int, facts: int, timeout: float, check
             continue
         results[name] = []
         for length in lengths:
-            row = run_child(["recall", ckpt, str(length), str(docs), str(facts)], timeout)
+            row = run_child(["recall", ckpt, str(length), str(docs), str(facts), corpus, questions], timeout)
             print(f"[recall] {name:<22} {length:>9,}: " + (row["error"] if "error" in row else
-                  f"accuracy {row['accuracy']:.3f} (digits {row['digit_accuracy']:.3f}, {row['answers']} answers, "
+                  f"accuracy {row['accuracy']:.3f} (bytes {row['byte_accuracy']:.3f}, {row['answers']} answers, "
                   f"{row['seconds']:.1f} s)"), flush=True)
             if "error" in row:
                 break
             results[name].append(row)
     plot_series({n: ([r["length"] for r in rs], [r["accuracy"] for r in rs]) for n, rs in results.items() if rs},
                 OUT / "recall_vs_length.png", "document length (bytes = tokens)", "exact-match recall accuracy",
-                f"recall of {facts} facts hidden in long documents", logx=True)
+                f"recall of {facts} facts in {corpus} prose ({questions} questions)", logx=True)
     return results
 
 
@@ -187,6 +191,8 @@ def main() -> None:
     parser.add_argument("--recall-lengths", type=int, nargs="+", default=[256, 512, 1000, 8000, 64000, 128000])
     parser.add_argument("--docs", type=int, default=8)
     parser.add_argument("--facts", type=int, default=2, help="facts per recall document")
+    parser.add_argument("--corpus", default="licenses", help="prose of the recall documents (month3_mamba/prose.py)")
+    parser.add_argument("--questions", default="independent", choices=["independent", "sequential"])
     parser.add_argument("--timeout", type=float, default=600, help="seconds per point")
     parser.add_argument("--mamba-ckpt", default="month3_mamba/checkpoints/recall.pt")
     parser.add_argument("--mamba-phase1-ckpt", default="runs/month3_recall/phase1_recall.pt")
@@ -204,7 +210,7 @@ def main() -> None:
         if kind == "speed":
             row = speed_child(rest[0], int(rest[1]))
         else:
-            row = recall_child(rest[0], int(rest[1]), int(rest[2]), int(rest[3]))
+            row = recall_child(rest[0], int(rest[1]), int(rest[2]), int(rest[3]), rest[4], rest[5])
         print(json.dumps(row))
         return
     OUT.mkdir(parents=True, exist_ok=True)
@@ -216,7 +222,8 @@ def main() -> None:
                        "hybrid, window 256": args.hybrid_ckpt,
                        "hybrid, window 32": args.hybrid_w32_ckpt, "rwkv": args.rwkv_ckpt,
                        "transformer, learned pos.": args.gpt_learned_ckpt, "transformer, RoPE": args.gpt_rope_ckpt}
-        results["recall"] = part_recall(args.recall_lengths, args.docs, args.facts, args.timeout, checkpoints)
+        results["recall"] = part_recall(args.recall_lengths, args.docs, args.facts, args.timeout, checkpoints,
+                                        args.corpus, args.questions)
     if "stdlib" in args.parts:
         results["stdlib"] = part_stdlib(args.stdlib_steps, args.stdlib_bytes)
     for part, data in results.items():

@@ -2,7 +2,8 @@
 
 Part 1 - scan throughput at training lengths (forward + backward, batch 8, d_inner 128, state 16,
 median of --repeats): our sequential loop, our chunked parallel form (Hillis-Steele inside
-chunks), and transformers' pure-PyTorch fallback of mamba-ssm's selective_scan_fn (when
+chunks), the same loop fused in C++ (month3_mamba/fused_scan.py, where it builds), and
+transformers' pure-PyTorch fallback of mamba-ssm's selective_scan_fn (when
 installed); ratios against the sequential loop.
 
 Part 2 - streaming: the committed recall model reads N tokens of prose in 2,048-token chunks,
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from month3_mamba import fused_scan
 from month3_mamba.scan import selective_scan
 
 
@@ -53,6 +55,8 @@ def scan_variants() -> dict:
         "chunked-32": lambda *a: selective_scan(*a, delta_softplus=True, mode="chunked", chunk_size=32),
         "chunked-128": lambda *a: selective_scan(*a, delta_softplus=True, mode="chunked", chunk_size=128),
     }
+    if fused_scan.available():
+        variants["fused"] = lambda *a: selective_scan(*a, delta_softplus=True, mode="fused")
     try:
         from transformers.models.mamba.modeling_mamba import mamba_selective_scan
 
@@ -84,13 +88,13 @@ def bench_scans(lengths: list[int], repeats: int) -> list[dict]:
 def stream_child(n_tokens: int, chunk: int) -> None:
     """Runs in a fresh process: read n_tokens through the committed model; print JSON."""
     from month3_mamba.families import load_recall_model
+    from month3_mamba.prose import corpus_text
     from month3_mamba.read import DEFAULT_CKPT, read_stream
-    from month3_mamba.recall import filler_text
     from shared.memory import MIB, peak_rss_bytes
 
     torch.set_num_threads(1)
     model, _ = load_recall_model(DEFAULT_CKPT)
-    prose = filler_text().encode()
+    prose = corpus_text("pydoc").encode()
 
     def chunks():
         for start in range(0, n_tokens, chunk):

@@ -2,19 +2,19 @@
 Any streaming family's checkpoint works (Mamba, hybrid, RWKV: exported checkpoints record which).
 
     python -m month3_mamba read FILE --ask "qzv?" --ask "abc?"
-    python -m month3_mamba read FILE --ckpt runs/month3_recall/ckpt.pt --chunk 4096 --progress false
+    python -m month3_mamba read FILE --ckpt runs/month3_memory/recall.pt --ask "what is my door code?"
 
 The file is read `--chunk` bytes at a time; each chunk goes through the model with the
 streaming state carried on, then is dropped: memory is the model, one chunk and the state
-(a few hundred KB), whether the file is 1 KB or 1 GB. The trained recall model
-(month3_mamba/checkpoints/recall.pt) remembers facts written `{key: value}` anywhere in the
-file; a question `key?` is asked as `{key? ` and the value's digits are decoded greedily.
+(a few KB), whether the file is 1 KB or 1 GB. Questions go to a `LongMemory` (memory.py) over
+that state, in the checkpoint's memory format (facts.py): a braces reader is asked `{key? ` and
+writes the value's digits; a sentences reader is asked `Q: what is KEY?` and writes until its
+terminator. Each answer comes with its confidence (exp of the mean log-probability of its bytes).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,15 +24,13 @@ import torch
 from tqdm import tqdm
 
 from month3_mamba.checks import require_at_least
-from month3_mamba.families import STREAMING, load_recall_model
+from month3_mamba.families import DEFAULT_CKPT, STREAMING, load_recall_model
+from month3_mamba.memory import LongMemory
 from month3_mamba.model import state_nbytes
-from month3_mamba.recall import Fact
 from shared.config import add_config_arguments, config_from_args
 from shared.errors import UserError
 from shared.memory import MIB, peak_rss_bytes
 from shared.runtime import set_threads
-
-DEFAULT_CKPT = Path(__file__).resolve().parent / "checkpoints" / "recall.pt"
 
 
 @dataclass
@@ -68,11 +66,12 @@ def iter_chunks(path: str | Path, chunk: int) -> Iterator[bytes]:
 
 @torch.no_grad()
 def read_stream(
-    model, chunks: Iterator[bytes], total: int | None = None, progress: bool = True, max_bytes: int | None = None
+    model, chunks: Iterator[bytes], total: int | None = None, progress: bool = True, max_bytes: int | None = None,
+    state: list | None = None,
 ) -> ReadResult:
-    """Run byte chunks through `model` (bytes are token ids), carrying the state; returns it.
-    `max_bytes`: stop after that many bytes."""
-    state = model.new_state(1)
+    """Run byte chunks through `model` (bytes are token ids), carrying the state (a new one, or `state`,
+    updated in place); returns it. `max_bytes`: stop after that many bytes."""
+    state = model.new_state(1) if state is None else state
     n, start = 0, time.perf_counter()
     bar = tqdm(total=total, unit="tok", unit_scale=True, desc="read", disable=not progress, dynamic_ncols=True)
     for block in chunks:
@@ -85,31 +84,11 @@ def read_stream(
     return ReadResult(n, time.perf_counter() - start, state_nbytes(state), peak_rss_bytes() / MIB, state)
 
 
-def question_key(question: str) -> str:
-    """'qzv?', '{qzv? ', ' qzv ' -> 'qzv'."""
-    return question.strip().strip("{}").strip().rstrip("?").strip()
-
-
-@torch.no_grad()
-def answer(model, state: list, question: str, length: int) -> str:
-    """Ask `{key? ` after the text the state has read and decode `length` bytes greedily (the
-    value's length: training scored only the value's digits, so the model never learned to stop).
-    The state is copied, so several questions can follow the same reading."""
-    state = copy.deepcopy(state)
-    prompt = Fact(question_key(question), "").question.encode()
-    logits = model(torch.tensor([list(prompt)]), state=state)[0][:, -1]
-    out = bytearray()
-    for _ in range(length):
-        out.append(int(logits[0].argmax()))
-        logits = model.step(torch.tensor([out[-1]]), state)
-    return out.decode("ascii", errors="replace")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # The file and the questions are inputs, not settings: they stay out of ReadConfig.
     parser.add_argument("file", help="a text file (read as bytes)")
     parser.add_argument("--ask", action="append", default=[], metavar="QUESTION",
-                        help='a question such as "qzv?" (repeatable)')
+                        help='a question such as "qzv?" (braces) or "what is my door code?" (sentences); repeatable')
     add_config_arguments(parser, ReadConfig)
 
 
@@ -123,8 +102,10 @@ def main(args: argparse.Namespace) -> None:
     if not hasattr(model, "new_state"):  # the one family that is not streaming
         raise UserError(f"{cfg.ckpt} is a transformer: it has no constant-size state to stream a file through; "
                         f"read takes a checkpoint of {', '.join(STREAMING)} (eval-recall scores a transformer)")
-    result = read_stream(model, iter_chunks(path, cfg.chunk), total=path.stat().st_size, progress=cfg.progress)
+    memory = LongMemory(model, task, chunk=cfg.chunk, source=cfg.ckpt)
+    result = memory.read(iter_chunks(path, cfg.chunk), total=path.stat().st_size, progress=cfg.progress)
     print(f"read {result.n_bytes:,} tokens (bytes) in {result.seconds:.1f} s ({result.tokens_per_s:,.0f} tokens/s); "
           f"state {result.state_bytes / 1024:.0f} KiB; peak RSS {result.peak_rss_mb:.0f} MB")
     for question in args.ask:
-        print(f"{question_key(question)}? {answer(model, result.state, question, task.value_len)}")
+        r = memory.recall(question)
+        print(f"{memory.format.key_of(question)}? {r.answer}   (confidence {r.confidence:.2f})")

@@ -31,7 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-SCAN_MODES = ("sequential", "chunked", "cuda")
+from month3_mamba import fused_scan
+
+SCAN_MODES = ("sequential", "chunked", "fused", "cuda")
 
 
 def discretize(u: Tensor, delta: Tensor, A: Tensor, B: Tensor) -> tuple[Tensor, Tensor]:
@@ -125,8 +127,9 @@ def selective_scan(
 ) -> Tensor | tuple[Tensor, Tensor]:
     """mamba-ssm's `selective_scan_fn` contract, plus `initial_state` (b, d, n) for streaming.
 
-    mode: 'sequential' (the loop; fastest on CPU), 'chunked' (the parallel form), or 'cuda'
-    (mamba-ssm's kernel on a GPU; it cannot start from a state, so streaming chunks and
+    mode: 'sequential' (the loop; the fastest pure-PyTorch form on CPU), 'chunked' (the parallel form),
+    'fused' (the same loop in C++, forward and backward: fused_scan.py; float32 on CPU, else 'sequential'),
+    or 'cuda' (mamba-ssm's kernel on a GPU; it cannot start from a state, so streaming chunks and
     CPU tensors fall back to 'chunked')."""
     if mode not in SCAN_MODES:
         raise ValueError(f"mode must be one of {SCAN_MODES}, got {mode!r}")
@@ -141,13 +144,17 @@ def selective_scan(
         delta = delta + delta_bias.to(work)[:, None]
     if delta_softplus:
         delta = F.softplus(delta)
-    dA, dBu = discretize(u, delta, A, B)
-    C = C.permute(2, 0, 1)
-    if mode == "sequential":
-        y, last = scan_sequential(dA, dBu, C, initial_state)
+    if mode == "fused" and not u.is_cuda and work == torch.float32 and fused_scan.available():
+        h0 = None if initial_state is None else initial_state.to(work)
+        y, last = fused_scan.fused_scan(u, delta, A, B, C, h0)
     else:
-        y, last = scan_chunked(dA, dBu, C, initial_state, chunk_size)
-    y = y.permute(1, 2, 0)
+        dA, dBu = discretize(u, delta, A, B)
+        C = C.permute(2, 0, 1)
+        if mode in ("chunked", "cuda"):
+            y, last = scan_chunked(dA, dBu, C, initial_state, chunk_size)
+        else:
+            y, last = scan_sequential(dA, dBu, C, initial_state)
+        y = y.permute(1, 2, 0)
     if D is not None:
         y = y + u * D.to(work)[:, None]
     if z is not None:

@@ -25,13 +25,13 @@ from month3_mamba.checks import require_at_least
 from month3_mamba.families import ARCHS, CONFIGS, TransformerConfig, build_model, export, read_checkpoint
 from month3_mamba.hybrid import HybridConfig
 from month3_mamba.model import MambaConfig
-from month3_mamba.recall import RecallBatches, RecallTaskConfig, evaluate_recall
+from month3_mamba.recall import RecallBatches, RecallTaskConfig, evaluate_recall, independent_loss
 from month3_mamba.rwkv import RWKVConfig
 from shared.config import add_config_arguments, config_from_args
 from shared.errors import UserError
 from shared.plotting import plot_history
 from shared.runtime import seed_everything, set_threads
-from shared.training import TrainConfig, Trainer
+from shared.training import TrainConfig, Trainer, default_loss
 
 
 @dataclass
@@ -63,17 +63,20 @@ def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run:
     extra = {"arch": run.arch, "model_config": model.config_dict(), "task_config": asdict(task)}
     log: list[dict] = []
 
+    questions = task.questions  # scored the way it is trained (sequential for the first reader's runs)
+
     def report(tr: Trainer) -> None:  # recall accuracy at each evaluation: the number that matters here
         if tr.history.eval_step and tr.history.eval_step[-1] == tr.step:
             length = batches.length_at(tr.step)
-            result = evaluate_recall(tr.model, length, task, n_docs=16, chunk=length)
+            result = evaluate_recall(tr.model, length, task, n_docs=16, chunk=length, questions=questions)
             tr.model.train()
             log.append({"step": tr.step, "seconds": tr.history.seconds, **result})
             print(f"[train-recall] step {tr.step} ({tr.history.seconds:.0f} s): val loss "
                   f"{tr.history.eval_val[-1]:.3f}, recall at {length} bytes {result['accuracy']:.3f} "
-                  f"(digits {result['digit_accuracy']:.3f})", flush=True)
+                  f"(bytes {result['byte_accuracy']:.3f})", flush=True)
 
-    trainer = Trainer(model, batches, train_cfg, callback=report, extra_state=extra)
+    loss_fn = independent_loss if task.questions == "independent" else default_loss
+    trainer = Trainer(model, batches, train_cfg, loss_fn=loss_fn, callback=report, extra_state=extra)
     batches.train_step = trainer.step  # the curriculum continues where a resumed run stopped
     n_params = sum(p.numel() for p in model.parameters())
     print(f"[train-recall] {run.arch}: {n_params / 1e3:.0f}k params; step {trainer.step}/{train_cfg.max_steps}; "
@@ -82,9 +85,9 @@ def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run:
     history = trainer.fit()
     print(f"[train-recall] {trainer.step} steps; this run {time.perf_counter() - start:.0f} s, "
           f"all runs {history.seconds:.0f} s of training", flush=True)
-    result = evaluate_recall(model, task.max_seq_len, task, n_docs=32, chunk=task.max_seq_len)
-    print(f"[train-recall] recall at {task.max_seq_len} bytes: {result['accuracy']:.3f} "
-          f"(digits {result['digit_accuracy']:.3f})", flush=True)
+    result = evaluate_recall(model, task.max_seq_len, task, n_docs=32, chunk=task.max_seq_len, questions=questions)
+    print(f"[train-recall] recall at {task.max_seq_len} bytes ({questions} questions): {result['accuracy']:.3f} "
+          f"(bytes {result['byte_accuracy']:.3f})", flush=True)
     if train_cfg.out_dir:
         out = Path(train_cfg.out_dir)
         plot_history(history, out / "loss.png", title=f"{run.arch} on the recall task")

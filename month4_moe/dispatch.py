@@ -73,12 +73,25 @@ def dispatch_and_combine(experts: Tensor, weights: Tensor, n_experts: int, capac
 def combine_sorted(x: Tensor, routes: Routes, run_experts, n_experts: int) -> Tensor:
     """The sort/gather form: out[t] = sum over t's kept routes of weight * expert(x[t]).
     `run_experts(x_sorted, counts)` runs expert e on the e-th contiguous block of x_sorted."""
+    if len(routes.expert) <= n_experts:  # a handful of routes (decoding): no sort, no bincount
+        return combine_few(x, routes, run_experts, n_experts)
     order = torch.argsort(routes.expert, stable=True)
     token, weight = routes.token[order], routes.weight[order]
     counts = torch.bincount(routes.expert, minlength=n_experts).tolist()
     y = run_experts(x[token], counts)
     out = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
     out.index_add_(0, token, y.float() * weight[:, None])
+    return out.to(x.dtype)
+
+
+def combine_few(x: Tensor, routes: Routes, run_experts, n_experts: int) -> Tensor:
+    """combine_sorted for a few routes: each one through its expert, one at a time."""
+    out = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
+    for r, e in enumerate(routes.expert.tolist()):
+        counts = [0] * n_experts
+        counts[e] = 1
+        t = routes.token[r:r + 1]
+        out.index_add_(0, t, run_experts(x[t], counts).float() * routes.weight[r])
     return out.to(x.dtype)
 
 

@@ -66,6 +66,7 @@ class DeepSpeedMoEMLP(nn.Module):
                        top2_2nd_expert_sampling=False)
         self.aux_loss: Tensor = torch.zeros(())
         self.stats: LoadStats | None = None
+        self.track = True  # DeepSpeed computes its l_aux and counts anyway; kept for MoEGPT.set_tracking
 
     @property
     def local_experts(self) -> nn.ModuleList:

@@ -2,7 +2,7 @@
 
     from month4_moe.experts import MixtureOfAdapters
     moa = MixtureOfAdapters.load()                 # SmolLM2 once + the four committed adapters resident
-    moa.route_and_generate("What is 37 + 48?")     # RoutedAnswer(expert='math', probability=0.99, answer='37 + 48 = 85. ...')
+    moa.route_and_generate("What is 37 + 48?")     # RoutedAnswer(expert='math', probability=1.0, answer=...)
     backend = moa.backend("code")                  # a month2_llm_core.chat.Backend on the shared base
 
 Domain data (every example is a chat: `Pair(messages, answer)`, trained with the loss on the answer only;
@@ -35,7 +35,6 @@ from typing import Any
 import torch
 
 from month2_llm_core.chat import Message, Sampling
-from shared.errors import UserError
 
 DOMAINS = ("code", "math", "text", "chat")
 GENERAL = "general"  # the base model with no adapter: the router's fallback
@@ -253,17 +252,19 @@ def make_code(split: str, n: int, seed: int = 0, functions: list[StdlibFunction]
 
 def doc_paragraphs(min_chars: int = 200, max_chars: int = 600) -> list[tuple[str, str]]:
     """(topic, paragraph) pairs of plain prose from the Python documentation's topics (no code, no
-    grammar rules, no tables), in a stable order."""
+    grammar rules, no tables), in a stable order. A paragraph that several topics repeat is kept once,
+    under the first of them, so it can never be in both splits."""
     from pydoc_data.topics import topics
 
-    found = []
+    found, seen = [], set()
     for key in sorted(topics):
         for block in topics[key].split("\n\n"):
             lines = block.splitlines()
             if not lines or any(line.startswith((" ", "*", "=", "-", "+", ">")) for line in lines):
                 continue
             text = " ".join(line.strip() for line in lines)
-            if min_chars <= len(text) <= max_chars and text[-1] in ".:" and "::=" not in text:
+            if min_chars <= len(text) <= max_chars and text[-1] in ".:" and "::=" not in text and text not in seen:
+                seen.add(text)
                 found.append((key, text))
     return found
 

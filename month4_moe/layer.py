@@ -178,9 +178,10 @@ class ExpertMLP(nn.Module):
             bank.b2[e].copy_(self.proj.bias)
 
 
-class Router(nn.Module):
-    """The linear gate (no bias, fp32 like DeepSpeed's and Switch's), the optional noise gate, and
-    the aux-free selection bias (a buffer: it is never trained by gradient)."""
+class TokenRouter(nn.Module):
+    """Which experts each token goes to (month4_moe.router, another thing, sends whole requests to
+    fine-tuned models): the linear gate (no bias, fp32 like DeepSpeed's and Switch's), the optional
+    noise gate, and the aux-free selection bias (a buffer: it is never trained by gradient)."""
 
     def __init__(self, d_model: int, cfg: MoEConfig) -> None:
         super().__init__()
@@ -221,12 +222,15 @@ class MoELayer(nn.Module):
         super().__init__()
         self.cfg = cfg
         hidden = cfg.hidden(d_model)
-        self.router = Router(d_model, cfg)
+        self.router = TokenRouter(d_model, cfg)
         self.experts = ExpertBank(cfg.n_experts, d_model, hidden, cfg.expert_act, bias)
         self.shared = ExpertMLP(d_model, hidden, cfg.expert_act, bias) if cfg.shared_expert else None
         self.aux_loss: Tensor = torch.zeros(())
         self.stats: LoadStats | None = None
         self.last_choice: Tensor | None = None  # [T] each token's first-choice expert, for routing analysis
+        # Compute the aux loss and the load metrics (off for pure inference, e.g. token-by-token decoding,
+        # where this bookkeeping costs more than the expert itself).
+        self.track = True
 
     def capacity(self, n_tokens: int) -> int | None:
         cfg = self.cfg
@@ -242,13 +246,16 @@ class MoELayer(nn.Module):
         mask = None if token_mask is None else token_mask.reshape(-1).to(torch.bool)
         logits, probs, chosen, routes = self.router.route(flat, mask)
         n_tokens = flat.size(0)
-        if routes.slot is None:
-            kept, capacity, load = assign_slots(routes, cfg.n_experts, self.capacity(n_tokens))
-            if cfg.top_k > 1 and cfg.renormalize == "after_drop":
-                kept = renormalize_kept(kept, n_tokens)
-        else:  # expert choice: the experts chose exactly their capacity
-            kept, capacity = routes, self.capacity(n_tokens) or n_tokens
-            load = torch.bincount(routes.expert, minlength=cfg.n_experts)
+        capacity = self.capacity(n_tokens)
+        load = None
+        if routes.slot is not None:  # expert choice: the experts chose exactly their capacity
+            kept, capacity = routes, capacity or n_tokens
+        elif capacity is not None and len(routes.token) <= capacity and cfg.dispatch == "sort":
+            kept = routes  # no expert can overflow (decoding a few tokens): no slots to assign
+        else:
+            kept, capacity, load = assign_slots(routes, cfg.n_experts, capacity)
+        if cfg.top_k > 1 and cfg.renormalize == "after_drop" and routes.slot is None:
+            kept = renormalize_kept(kept, n_tokens)
         if cfg.dispatch == "sort":
             out = combine_sorted(flat, kept, self.experts.forward_sorted, cfg.n_experts)
         else:
@@ -256,26 +263,22 @@ class MoELayer(nn.Module):
         if self.shared is not None:
             shared = self.shared(flat)
             out = out + (shared if mask is None else shared * mask[:, None])
-        # Expert choice is balanced by construction: only the z-loss applies to it.
-        balance = switch_load_balancing_loss(probs, chosen, mask) if cfg.routing == "topk" else 0.0
-        self.aux_loss = cfg.aux_loss_coef * balance + cfg.z_loss_coef * router_z_loss(logits, mask)
         with torch.no_grad():
-            kept_load = torch.bincount(kept.expert, minlength=cfg.n_experts)
-            n_real = n_tokens if mask is None else int(mask.sum())
-            self.stats = load_stats(load, kept_load, n_real, cfg.top_k, cfg.collapse_share)
             self.last_choice = chosen[:, 0]
+            if (self.track or cfg.aux_free) and load is None:
+                load = torch.bincount(routes.expert, minlength=cfg.n_experts)
+            if self.track:
+                kept_load = torch.bincount(kept.expert, minlength=cfg.n_experts)
+                n_real = n_tokens if mask is None else int(mask.sum())
+                self.stats = load_stats(load, kept_load, n_real, cfg.top_k, cfg.collapse_share)
             if cfg.aux_free and self.training:
                 self.router.selection_bias.copy_(
                     aux_free_bias_update(self.router.selection_bias, load, cfg.bias_update_rate))
+        if self.track:
+            # Expert choice is balanced by construction: only the z-loss applies to it.
+            balance = switch_load_balancing_loss(probs, chosen, mask) if cfg.routing == "topk" else 0.0
+            self.aux_loss = cfg.aux_loss_coef * balance + cfg.z_loss_coef * router_z_loss(logits, mask)
         return out.reshape(shape)
-
-    def active_params_per_token(self) -> int:
-        """Parameters one token uses: the router, k experts, the shared expert."""
-        per_expert = sum(p[0].numel() for p in self.experts.parameters())
-        shared = sum(p.numel() for p in self.shared.parameters()) if self.shared is not None else 0
-        router = sum(p.numel() for p in self.router.parameters())
-        return router + self.cfg.top_k * per_expert + shared
-
 
 
 def moe_forward(x: Tensor, router_weight: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, k: int) -> Tensor:

@@ -9,10 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor
-
-from shared.plotting import save
 
 
 @dataclass
@@ -50,26 +47,12 @@ def load_stats(load: Tensor, kept: Tensor, n_tokens: int, top_k: int, collapse_s
     )
 
 
-def summarize(stats: Sequence[LoadStats]) -> dict:
-    """One line's worth over the MoE layers of a model: mean and worst of each metric."""
-    stats = [s for s in stats if s is not None]
-    if not stats:
-        return {}
-    return {
-        "dropped_share": sum(s.dropped_share for s in stats) / len(stats),
-        "load_cv": sum(s.load_cv for s in stats) / len(stats),
-        "max_load_cv": max(s.load_cv for s in stats),
-        "max_over_mean": max(s.max_over_mean for s in stats),
-        "collapsed_layers": [i for i, s in enumerate(stats) if s.collapsed],
-    }
-
-
 def warn_if_collapsed(stats: Sequence[LoadStats], step: int | None = None) -> bool:
     """A RuntimeWarning naming the layers where one expert took over; True if any did."""
     bad = [(i, s) for i, s in enumerate(stats) if s is not None and s.collapsed]
     if bad:
-        where = ", ".join(f"layer {i}: expert {max(range(len(s.routes_per_expert)), key=s.routes_per_expert.__getitem__)}"
-                          f" took {s.max_share:.0%} of the tokens" for i, s in bad)
+        busiest = lambda s: max(range(len(s.routes_per_expert)), key=s.routes_per_expert.__getitem__)  # noqa: E731
+        where = ", ".join(f"layer {i}: expert {busiest(s)} took {s.max_share:.0%} of the tokens" for i, s in bad)
         at = f" at step {step}" if step is not None else ""
         warnings.warn(f"expert collapse{at} ({where}); raise aux_loss_coef, use aux_free balancing or "
                       "noisy gating", RuntimeWarning, stacklevel=2)
@@ -88,6 +71,10 @@ def mutual_information(joint: Tensor) -> float:
 
 def plot_routing(matrices: Sequence[Tensor], domains: Sequence[str], path: str | Path, title: str = "") -> Path:
     """One heatmap per layer: the share of each domain's tokens whose first choice is each expert."""
+    from matplotlib.figure import Figure  # here: matplotlib costs a second per process (DeepSpeed's ranks)
+
+    from shared.plotting import save
+
     n = len(matrices)
     fig = Figure(figsize=(3.2 * n + 0.8, 3.4))
     axes = fig.subplots(1, n, squeeze=False)[0]

@@ -106,7 +106,8 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
             "Do you like {thing}?",
             "I had a {adjective} day at work.",
         ),
-        "val": ("Hey there, {name}!", "Any ideas for a {occasion} gift?", "Tell me something interesting about {thing}."),
+        "val": ("Hey there, {name}!", "Any ideas for a {occasion} gift?",
+                "Tell me something interesting about {thing}."),
         "heldout": (
             "yo what's up",
             "I'm {feeling}, cheer me up please",

@@ -91,7 +91,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     optimizer.step(closure)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())
 
 
 def choose_threshold(probs: torch.Tensor, labels: torch.Tensor, max_error: float = 0.02,
@@ -172,8 +172,9 @@ class Router:
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, temperature: float = 1.0, threshold: float = 0.5,
                  labels: tuple[str, ...] = DOMAINS, embedding_model: str = "all-MiniLM-L6-v2",
                  info: dict[str, Any] | None = None) -> None:
-        if weight.shape != (len(labels), bias.numel()) and weight.shape[0] != len(labels):
-            raise ValueError(f"weight has {weight.shape[0]} rows for {len(labels)} labels")
+        if weight.dim() != 2 or weight.shape[0] != len(labels) or bias.shape != (len(labels),):
+            raise ValueError(f"weight {tuple(weight.shape)} and bias {tuple(bias.shape)} do not fit {len(labels)} "
+                             "labels")
         self.weight, self.bias = weight.float(), bias.float()
         self.temperature, self.threshold = float(temperature), float(threshold)
         self.labels, self.embedding_model = tuple(labels), embedding_model

@@ -52,6 +52,8 @@ class ExpertsConfig:
     adapters_dir: str = field(default="", metadata={"help": "where the adapters go, one folder per domain "
                                                             "(empty: OUT_DIR)"})
     train: bool = field(default=True, metadata={"help": "train the domains' adapters (false: compare existing ones)"})
+    evaluate: bool = field(default=True, metadata={"help": "score base and adapter on the held-out sets right after "
+                                                           "training (else the comparison does)"})
     compare: bool = field(default=True, metadata={"help": "base vs own adapter vs all four merged, per domain"})
     threads: int = field(default=0, metadata={"help": "torch threads (0: $HYBRID_AI_THREADS or automatic)"})
 
@@ -142,11 +144,7 @@ def train_expert(domain: str, cfg: ExpertsConfig, train_cfg: TrainConfig) -> dic
     save_adapter(model, out, cfg.model)
     if history.step:
         plot_history(history, out / "loss.png", title=f"{domain} expert: loss on answer tokens")
-    model.eval()
-    tuned = score_domain(model, tokenizer, domain, sets)
-    with model.disable_adapter():
-        base = score_domain(model, tokenizer, domain, sets)
-    metrics = {
+    metrics: dict[str, Any] = {
         "domain": domain,
         "settings": settings,
         "command": command_line(cfg, train_cfg, domain),
@@ -158,13 +156,23 @@ def train_expert(domain: str, cfg: ExpertsConfig, train_cfg: TrainConfig) -> dic
         "first_losses": history.loss[:5],
         "last_losses": history.loss[-5:],
         "eval_val_loss": dict(zip(history.eval_step, history.eval_val)),
-        "base": base,
-        "adapter": tuned,
     }
+    if cfg.evaluate:
+        model.eval()
+        metrics["eval"] = {"eval_n": cfg.eval_n, "data_seed": cfg.data_seed}
+        metrics["adapter"] = score_domain(model, tokenizer, domain, sets)
+        with model.disable_adapter():
+            metrics["base"] = score_domain(model, tokenizer, domain, sets)
+        print(f"[experts] {domain}: {_summary(metrics['base'], metrics['adapter'])}")
+    write_metrics(out, metrics)
+    print(f"[experts] {domain}: adapter, model card, loss curve and metrics in {out}")
+    return metrics
+
+
+def write_metrics(out: Path, metrics: dict[str, Any]) -> None:
+    """metrics.json, and the model card written from it."""
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _write_card(out, metrics)
-    print(f"[experts] {domain}: {_summary(base, tuned)}; adapter in {out}")
-    return metrics
 
 
 def _headline(scores: dict[str, Any]) -> str:
@@ -194,9 +202,16 @@ def _write_card(out: Path, m: dict[str, Any]) -> None:
     from month2_llm_core.hub import CardInfo, write_model_card
 
     s, t = m["settings"]["experts"], m["settings"]["train"]
+    merged = m.get("merged", {})
     rows = "\n".join(f"| {name} ({m['base'][name]['n']} examples) | {_headline(m['base'][name])} | "
-                     f"{_headline(m['adapter'][name])} | {m['base'][name]['loss']:.3f} | {m['adapter'][name]['loss']:.3f} |"
-                     for name in m["base"])
+                     f"{_headline(m['adapter'][name])} | "
+                     f"{_headline(merged[name]) if name in merged else '-'} | {m['base'][name]['loss']:.3f} | "
+                     f"{m['adapter'][name]['loss']:.3f} |" for name in m.get("base", {}))
+    scores = ("| evaluation set | base | + this adapter | all four merged | base loss | adapter loss |\n"
+              "|---|---|---|---|---|---|\n" + rows + "\n\nMath: exact = the last number of the greedy answer "
+              "is the result; loss = mean cross-entropy per answer token (teacher-forced, chat template). "
+              "All four merged: `add_weighted_adapter(..., combination_type='cat')`, the sum of the four updates."
+              ) if rows else "Not scored yet: `python -m month4_moe train-experts --train false --config experts`."
     write_model_card(out, CardInfo(
         title=f"SmolLM2-135M-Instruct {m['domain']} expert LoRA adapter",
         summary=f"One of month 4's four experts (code, math, text, chat). `month4_moe.experts.MixtureOfAdapters` keeps "
@@ -210,10 +225,7 @@ def _write_card(out: Path, m: dict[str, Any]) -> None:
                  f"examples; AdamW lr {t['lr']}, cosine to {t['min_lr']}, seed {t['seed']}; "
                  f"{m['seconds_per_step'] or 0:.1f} s/step on {m['threads']} CPU thread(s), with other jobs on the "
                  f"machine. Base: the offline Q4_1 GGUF of SmolLM2 dequantized. Curve: `loss.png`.",
-        sections={"Held-out scores (data the adapter never saw)":
-                  "| evaluation set | base | + this adapter | base loss | adapter loss |\n|---|---|---|---|---|\n"
-                  + rows + "\n\nMath: exact = the last number of the greedy answer is the result; loss = mean "
-                  "cross-entropy per answer token (teacher-forced, chat template)."},
+        sections={"Held-out scores (data the adapter never saw)": scores},
         commands=[f"OMP_NUM_THREADS=1 HYBRID_AI_THREADS=1 {m['command']}"],
     ))
 
@@ -232,10 +244,17 @@ def compare_experts(root: Path, domains: list[str], eval_n: int, data_seed: int 
     results: dict[str, Any] = {}
     for domain in domains:
         sets = evaluation_sets(domain, eval_n, data_seed)
+        metrics = json.loads((root / domain / "metrics.json").read_text())
+        same_data = metrics.get("eval") == {"eval_n": eval_n, "data_seed": data_seed}
         results[domain] = {}
         for label, expert in (("base", None), ("adapter", domain), ("merged", MERGED)):
+            if same_data and label in metrics:  # scored right after training, on these very sets
+                results[domain][label] = metrics[label]
+                continue
             with moa.use(expert):
                 results[domain][label] = score_domain(moa.model, moa.tokenizer, domain, sets)
+        write_metrics(root / domain, {**metrics, **results[domain],
+                                      "eval": {"eval_n": eval_n, "data_seed": data_seed}})
         print(f"[compare] {domain}: " + "; ".join(
             f"{name}: base {_headline(results[domain]['base'][name])}, own adapter "
             f"{_headline(results[domain]['adapter'][name])}, four merged {_headline(results[domain]['merged'][name])}"

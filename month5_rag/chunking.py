@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from month5_rag.documents import Passage
+from month5_rag.documents import PARAGRAPH_BREAK, Passage
 
 # A sentence ends at . ! ? (optionally followed by a quote or bracket) before whitespace and an
 # upper-case letter, digit or opening quote; or at a blank line. A single line break is not an end:
@@ -76,9 +76,10 @@ def chunk_sentences(lengths: list[int], budget: int, overlap: int) -> list[tuple
 
     Greedy: a chunk takes sentences while their total stays <= budget (a sentence longer than the
     budget is a chunk alone). The next chunk starts with the longest run of the previous chunk's
-    last sentences whose total is <= overlap, but always at least one sentence later than the
-    previous chunk started, so every chunk adds a new sentence and the loop ends. Every sentence
-    is in some chunk, in order; the last chunk ends at len(lengths).
+    last sentences whose total is <= overlap and leaves room, within the budget, for the next new
+    sentence; and always at least one sentence later than the previous chunk started. So every
+    chunk adds a new sentence and the loop ends. Every sentence is in some chunk, in order; the
+    last chunk ends at len(lengths).
     """
     ranges: list[tuple[int, int]] = []
     first, n = 0, len(lengths)
@@ -91,7 +92,7 @@ def chunk_sentences(lengths: list[int], budget: int, overlap: int) -> list[tuple
         if stop == n:
             break
         back, carried = stop, 0
-        while back - 1 > first and carried + lengths[back - 1] <= overlap:
+        while back - 1 > first and carried + lengths[back - 1] <= min(overlap, budget - lengths[stop]):
             back -= 1
             carried += lengths[back]
         first = back
@@ -109,13 +110,13 @@ def _word_pieces(text: str, start: int, end: int, n_tokens: int, budget: int) ->
 def chunk_section(passages: list[Passage], count_tokens: Callable[[list[str]], list[int]],
                   cfg: ChunkConfig) -> Iterator[Chunk]:
     """Chunks of one section: its passages are consecutive paragraphs (or one page)."""
-    text = "\n".join(p.text for p in passages)
+    text = PARAGRAPH_BREAK.join(p.text for p in passages)
     base = passages[0].offset
     # where each passage starts in `text`, to name a chunk's first and last paragraph
     starts, pos = [], 0
     for p in passages:
         starts.append(pos)
-        pos += len(p.text) + 1
+        pos += len(p.text) + len(PARAGRAPH_BREAK)
     # sentences never cross a paragraph: a heading line without a full stop is a sentence of its own
     spans = [(start + s, start + e) for p, start in zip(passages, starts) for s, e in split_sentences(p.text)]
     lengths = count_tokens([text[s:e] for s, e in spans]) if spans else []

@@ -314,3 +314,31 @@ def generated_set(folder: str | Path, seed: int = 0) -> EvalSet:
     if not (folder / "questions.json").is_file():
         write_generated_set(folder, seed)
     return EvalSet("generated", folder / "docs", load_questions(folder / "questions.json"))
+
+
+def write_long_pdf(path: str | Path, pages: int, distinct: int = 10) -> Path:
+    """A `pages`-page PDF for throughput and memory runs: `distinct` pages of policy prose written by
+    fpdf2, repeated by pypdf (fpdf2 alone takes ~30 s for 1,000 pages here)."""
+    from fpdf import FPDF
+    from pypdf import PdfReader, PdfWriter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(pages)
+    pdf = FPDF(format="A4")
+    for _ in range(distinct):
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=11)
+        for _ in range(4):
+            pdf.multi_cell(0, 6, _filler(rng, rng.choice(["travel", "security", "leave", "finance"]), "policy", 6))
+            pdf.ln(2)
+    tmp = path.with_suffix(".part.pdf")
+    pdf.output(str(tmp))
+    source = PdfReader(tmp)
+    writer = PdfWriter()
+    for i in range(pages):
+        writer.add_page(source.pages[i % distinct])
+    with open(path, "wb") as f:
+        writer.write(f)
+    tmp.unlink()
+    return path

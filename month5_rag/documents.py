@@ -7,7 +7,7 @@ section, never the whole file. Each passage carries its locator:
 - PDF: the page (1-based); offsets are into that page's extracted text (`pdf_page_text`).
 - DOCX, Markdown, HTML, TXT: the heading path ("Travel > Hotels") and the paragraph index (1-based,
   counted over the file's paragraphs); offsets are into the file's text, its paragraphs joined by
-  "\\n" (`document_text` rebuilds it, so a user can check any chunk).
+  a blank line (`document_text` rebuilds it, so a user can check any chunk).
 
 Problems are not exceptions that stop a folder: a loader raises `DocumentError` for a file it cannot
 read at all (corrupt, encrypted, binary) and appends to `warnings` for what it read only in part
@@ -27,6 +27,7 @@ SUFFIXES = {".pdf": "pdf", ".docx": "docx", ".txt": "txt", ".md": "md", ".markdo
             ".htm": "html"}
 OCR_MIN_CHARS = 8  # a page with fewer extractable characters than this counts as having no text layer
 SECTION_MAX_CHARS = 20_000  # a long run of paragraphs without headings is cut here (bounded memory)
+PARAGRAPH_BREAK = "\n\n"  # joins paragraphs in a file's text: a blank line, so also a sentence boundary
 
 
 class DocumentError(Exception):
@@ -173,7 +174,7 @@ class _Paragraphs:
         self.paragraph += 1
         passage = Passage(text, heading=" > ".join(h for h in self.headings if h), paragraph=self.paragraph,
                           offset=self.offset, section=self.section)
-        self.offset += len(text) + 1  # the "\n" that joins paragraphs
+        self.offset += len(text) + len(PARAGRAPH_BREAK)
         self.section_chars += len(text)
         return passage
 
@@ -231,11 +232,8 @@ def _text_lines(path: Path, warnings: list[str]) -> Iterator[str]:
     try:
         _decode_prefix(head, encoding)
     except UnicodeDecodeError:
-        import charset_normalizer
-
-        best = charset_normalizer.from_bytes(head).best()
-        encoding = best.encoding if best is not None else "cp1252"
-        warnings.append(f"not UTF-8: read as {encoding}")
+        encoding = _guess_encoding(head)
+        warnings.append(f"not UTF-8: read as {encoding} (check its accented letters)")
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     pending = ""
     with open(path, "rb") as raw:
@@ -246,6 +244,21 @@ def _text_lines(path: Path, warnings: list[str]) -> Iterator[str]:
     pending += decoder.decode(b"", final=True)
     if pending:
         yield pending
+
+
+def _guess_encoding(head: bytes) -> str:
+    """Windows-1252 when it decodes to printable text (the usual non-UTF-8 office file in Western
+    Europe; detectors misjudge short samples), else charset_normalizer's guess."""
+    try:
+        text = head.decode("cp1252")
+        if not any(0x80 <= ord(c) <= 0x9F for c in text):
+            return "cp1252"
+    except UnicodeDecodeError:
+        pass
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(head).best()
+    return best.encoding if best is not None else "latin-1"
 
 
 def _decode_prefix(head: bytes, encoding: str) -> None:
@@ -281,6 +294,8 @@ def read_txt(path: Path, warnings: list[str]) -> Iterator[Passage]:
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_MD_ITEM = re.compile(r"^([-*+]|\d+\.)\s+")
+_MD_TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
 
 
 def read_markdown(path: Path, warnings: list[str]) -> Iterator[Passage]:
@@ -288,11 +303,16 @@ def read_markdown(path: Path, warnings: list[str]) -> Iterator[Passage]:
     numbering = _Paragraphs()
 
     def lines_with_breaks() -> Iterator[str]:
+        """Headings, table rows and list items are paragraphs of their own."""
         for line in _text_lines(path, warnings):
-            if _MD_HEADING.match(line.strip()):
-                yield ""
-                yield line
-                yield ""
+            stripped = line.strip()
+            if _MD_TABLE_RULE.match(stripped):
+                continue
+            if _MD_HEADING.match(stripped) or _MD_ITEM.match(stripped):
+                yield from ("", line, "")
+            elif stripped.startswith("|"):
+                cells = [c.strip() for c in stripped.strip("|").split("|")]
+                yield from ("", " | ".join(c for c in cells if c), "")
             else:
                 yield line
 
@@ -309,7 +329,8 @@ def read_markdown(path: Path, warnings: list[str]) -> Iterator[Passage]:
 def _strip_markdown(text: str) -> str:
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links and images: keep the label
     text = re.sub(r"(\*\*|__|`)", "", text)
-    return re.sub(r"^\s*([-*+]|\d+\.)\s+", "", text)
+    text = re.sub(r"(?<!\w)_(\S.*?\S)_(?!\w)", r"\1", text)  # _emphasis_
+    return _MD_ITEM.sub("", text)
 
 
 class _HTMLText(HTMLParser):
@@ -392,5 +413,5 @@ def read_passages(path: Path, warnings: list[str], ocr: str = "auto") -> Iterato
 
 
 def document_text(path: Path) -> str:
-    """A paragraph document's text as its chunk offsets index it: the paragraphs joined by "\\n"."""
-    return "\n".join(p.text for p in read_passages(Path(path), []))
+    """A paragraph document's text as its chunk offsets index it: the paragraphs joined by a blank line."""
+    return PARAGRAPH_BREAK.join(p.text for p in read_passages(Path(path), []))

@@ -50,8 +50,11 @@ class Embedder:
     def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu",
                  progress: bool = False) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
         from shared.models import embedding_model_path
+
+        hf_logging.disable_progress_bar()  # "Loading weights" on every start says nothing useful
 
         self.name = name
         self.family = family_of(name)

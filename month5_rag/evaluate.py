@@ -63,8 +63,8 @@ class EvalConfig:
     chunk_tokens: int = field(default=128, metadata={"help": "chunk budget, tokens"})
     overlap_tokens: int = field(default=32, metadata={"help": "chunk overlap, tokens"})
     threshold: float = field(default=DEFAULT_THRESHOLD, metadata={"help": "abstention threshold"})
-    calibrate: bool = field(default=False, metadata={"help": "fit the abstention threshold on this run's set(s) "
-                                                             "and report at it"})
+    calibrate: bool = field(default=False, metadata={"help": "fit the abstention threshold on the generated set "
+                                                             "and report every set at it"})
     generate: bool = field(default=False, metadata={"help": "also word answers with the chat model (slow)"})
     limit: int = field(default=0, metadata={"help": "questions per set (0 = all); with --generate, answers generated"})
     seed: int = field(default=0, metadata={"help": "generated set's seed"})
@@ -196,12 +196,13 @@ def run(cfg: EvalConfig, embedder=None) -> list[dict]:
         for es in sets:
             results.append(evaluate_set(es, cfg, Path(tmp) / f"store-{es.name}", embedder))
     if cfg.calibrate:
-        details = [d for r in results for d in r["details"]]
+        # fitted on the generated set (when it ran), applied to every set: the hand-written one is the test
+        fit = [r for r in results if r["set"] == "generated"] or results
+        details = [d for r in fit for d in r["details"]]
         threshold = calibrate_threshold([d["confidence"] for d in details if d["answerable"]],
                                         [d["confidence"] for d in details if not d["answerable"]])
         for r in results:
-            r["answers"] = answer_summary(r["details"], threshold)
-            r["answers"]["calibrated"] = True
+            r["answers"] = {**answer_summary(r["details"], threshold), "calibrated_on": fit[0]["set"]}
     return results
 
 

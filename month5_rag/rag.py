@@ -19,7 +19,7 @@ from pathlib import Path
 from month5_rag.answer import DEFAULT_THRESHOLD, Answer, Answerer
 from month5_rag.chunking import ChunkConfig
 from month5_rag.embeddings import DEFAULT_MODEL, load_embedder
-from month5_rag.ingest import IngestReport, Manifest, ingest_paths, remove_file
+from month5_rag.ingest import IngestReport, Manifest, discover, ingest_paths, remove_file
 from month5_rag.retrieval import MODES, Hit, Retriever
 from month5_rag.stores import STORES, check_collection_name, open_store
 from shared.errors import UserError
@@ -82,7 +82,11 @@ class Rag:
     # -- shared models -------------------------------------------------------------------------------
     def embedder(self, collection: str | None = None):
         if self._embedder is None:
-            recorded = self.manifest.collection_model(collection or self.cfg.collection)
+            collection = collection or self.cfg.collection
+            recorded = self.manifest.collection_model(collection)
+            if recorded and self.cfg.embedding_model and self.cfg.embedding_model != recorded[0]:
+                raise UserError(f"collection {collection!r} was built with the embedding model {recorded[0]!r}; "
+                                f"use --embedding-model {recorded[0]} or another collection")
             name = self.cfg.embedding_model or (recorded[0] if recorded else DEFAULT_MODEL)
             self._embedder = load_embedder(name, self.cfg.batch_size)
         return self._embedder
@@ -107,6 +111,8 @@ class Rag:
     def ingest(self, paths: Iterable[str | Path], collection: str | None = None, chunking: ChunkConfig | None = None,
                ocr: str = "auto") -> IngestReport:
         collection = check_collection_name(collection or self.cfg.collection)
+        paths = list(paths)
+        discover(paths)  # a missing path is the user's mistake: say so before loading any model
         report = ingest_paths(paths, collection, self.store, self.embedder(collection), self.manifest, chunking,
                               ocr, self.cfg.progress)
         if self._retriever is not None:

@@ -264,7 +264,8 @@ class _FaissCollection:
     def _load_or_rebuild(self) -> None:
         import faiss
 
-        index_file, info_file = self.folder / f"index-{self.store.kind}.faiss", self.folder / f"index-{self.store.kind}.json"
+        index_file = self.folder / f"index-{self.store.kind}.faiss"
+        info_file = index_file.with_suffix(".json")
         if index_file.is_file() and info_file.is_file():
             info = json.loads(info_file.read_text())
             if info.get("generation") == self.generation():

@@ -62,6 +62,21 @@ def test_loss_covers_only_the_answer_tokens(smollm2_tokenizer):
     assert ft.encode_example(tokenizer, example, 50) is None  # too long: dropped, never truncated
 
 
+@pytest.mark.model
+def test_encode_pair_masks_the_prompt_of_any_pair(smollm2_tokenizer):
+    """Other tasks train on their own (prompt, completion) texts (month 4's experts): same masking."""
+    tokenizer = smollm2_tokenizer
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is 2 + 2?"}], tokenize=False,
+                                           add_generation_prompt=True)
+    completion = "2 + 2 = 4." + tokenizer.eos_token
+    ids, labels = ft.encode_pair(tokenizer, prompt, completion, 128)
+    answer = [t for t in labels if t != ft.IGNORE_INDEX]
+    assert tokenizer.decode(answer) == completion and ids[-len(answer):] == answer
+    assert labels[: -len(answer)] == [ft.IGNORE_INDEX] * (len(ids) - len(answer))
+    assert ids == tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]  # no token straddles
+    assert ft.encode_pair(tokenizer, prompt, "x", 5) is None  # too long: dropped
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """Four LoRA steps on two examples through the real `finetune` (adapter saved, reloaded,

@@ -47,8 +47,27 @@ README_COMMANDS = {
                           "--max-steps 16000 --seq-len 48 --max-seq-len 256 --eval-interval 2000 --eval-batches 2 "
                           "--ckpt-interval 2000 --out-dir runs/month3_recall_gpt_rope_tuned",
 }
-# Parameter counts in the README's tables.
-README_PARAMS = {"mamba": 82_880, "hybrid": 99_328, "rwkv": 91_584, "transformer": 115_008}
+MEMORY = ("--format sentences --corpus train-mix --questions independent --n-facts 16 "
+          "--seq-len 80 --max-seq-len 1024 --batch-tokens 4096 --max-steps 4000 --lr 3e-3 --min-lr 3e-4 "
+          "--eval-interval 250 --eval-batches 2 --ckpt-interval 100 ")
+MAMBA = "--d-conv 8 --scan fused "
+README_COMMANDS |= {
+    "memory_phase1": MAMBA + MEMORY + "--out-dir runs/month3_memory --export runs/month3_memory/phase1.pt",
+    "memory_phase2": MAMBA + MEMORY.replace("--max-seq-len 1024 --batch-tokens 4096 --max-steps 4000",
+                                            "--max-seq-len 4096 --batch-tokens 8192 --max-steps 4600")
+                                   .replace("--eval-interval 250 --eval-batches 2 --ckpt-interval 100",
+                                            "--eval-interval 200 --eval-batches 1 --ckpt-interval 50")
+                     + "--out-dir runs/month3_memory --export runs/month3_memory/recall.pt",
+    "memory_state32_phase1": "--d-state 32 " + MAMBA + MEMORY + "--out-dir runs/month3_memory_state32 "
+                             "--export runs/month3_memory_state32/phase1.pt",
+    "memory_hybrid_phase1": "--arch hybrid --n-layer 3 --attn-every 3 --window 32 " + MAMBA + MEMORY +
+                            "--out-dir runs/month3_memory_hybrid --export runs/month3_memory_hybrid/phase1.pt",
+    "memory_rwkv_phase1": "--arch rwkv --ffn-mult 2 --chunk-size 32 " + MEMORY +
+                          "--out-dir runs/month3_memory_rwkv --export runs/month3_memory_rwkv/phase1.pt",
+}
+# Parameter counts in the README's tables: per family, and where a preset's model is not its family's usual size.
+README_PARAMS = {"mamba": 82_880, "hybrid": 99_328, "rwkv": 91_584, "transformer": 115_008,
+                 "memory_state32_phase1": 95_168}
 
 
 @pytest.fixture
@@ -93,14 +112,19 @@ def test_preset_is_the_readme_run(name, parsed):
     preset = parsed("--config", name)
     assert preset == parsed(*README_COMMANDS[name].split())
     model, _, task, run = preset
-    assert sum(p.numel() for p in build_model(run.arch, model, task).parameters()) == README_PARAMS[run.arch]
+    n_params = sum(p.numel() for p in build_model(run.arch, model, task).parameters())
+    assert n_params == README_PARAMS.get(name, README_PARAMS[run.arch])
 
 
 def test_phase2_preset_is_what_the_committed_checkpoint_records(parsed):
     model, train, task, run = parsed("--config", "recall_phase2")
     state = torch.load(DEFAULT_CKPT, weights_only=True)
     assert state["arch"] == run.arch and run.export == "month3_mamba/checkpoints/recall.pt"
-    assert state["model_config"] == asdict(model) and state["task_config"] == asdict(task)
+    assert state["model_config"] == asdict(model)
+    # Task options added since (format, corpus, questions) stand at their defaults: the first task.
+    assert state["task_config"] == {k: v for k, v in asdict(task).items() if k in state["task_config"]}
+    assert asdict(task).keys() - state["task_config"].keys() == {"format", "corpus", "questions"}
+    assert task == RecallTaskConfig(**state["task_config"])
     recorded, now = state["train_config"], asdict(train)
     assert {k: now[k] for k in recorded if k != "progress"} == {k: v for k, v in recorded.items() if k != "progress"}
     # The progress bar changes no number; options TrainConfig gained since the run stand at their defaults.

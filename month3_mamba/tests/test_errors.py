@@ -60,15 +60,18 @@ def files(tmp_path_factory):
     (["read", "{root}/doc.txt", "--threads", "-1"], "threads must be at least 1"),
     (["eval-recall", "--ckpt", "{root}/text.pt"], "not a PyTorch checkpoint"),
     (["eval-recall", "--lengths", "-5"], "--lengths -5"),
-    (["eval-recall", "--lengths", "40", "--facts", "4"], "cannot hold 4 fact(s)"),
+    (["eval-recall", "--lengths", "30", "--facts", "4"], "cannot hold 4 fact(s)"),
+    (["eval-recall", "--lengths", "60", "--facts", "4", "--questions", "sequential"], "and their questions"),
     (["eval-recall", "--docs", "0"], "docs must be at least 1"),
     (["eval-recall", "--facts", "-1"], "facts must be at least 0"),
     (["make-doc", "{root}/out.txt", "--length", "-1"], "cannot hold"),
     (["make-doc", "{root}/out.txt", "--length", "30", "--facts", "4"], "at least 72 bytes"),
     (["make-doc", "{root}/out.txt", "--facts", "-2"], "facts must be at least 0"),
+    (["make-doc", "{root}/out.txt", "--format", "sentences", "--length", "300", "--facts", "4"], "cannot hold"),
     (["make-doc", "/nonexistent/dir/doc.txt"], "No such file"),
     (["train-recall", "--seq-len", "5"], "seq_len must be at least 17"),
     (["train-recall", "--max-seq-len", "16"], "max_seq_len"),
+    (["train-recall", "--format", "sentences"], "seq_len must be at least"),
     (["train-recall", "--d-model", "-8"], "d_model must be at least 1"),
     (["train-recall", "--arch", "hybrid", "--n-head", "3"], "divisible by n_head"),
     (["train-recall", "--arch", "rwkv", "--window", "8"], "--arch rwkv has no option --window"),
@@ -84,7 +87,9 @@ def test_user_errors_are_one_line(argv, says, files, capsys):
 
 
 @pytest.mark.parametrize("argv", [["read"], ["read", "x", "--progress", "maybe"], ["make-doc", "x", "--length", "ten"],
-                                  ["train-recall", "--arch", "moe"], ["nonsense"]])
+                                  ["train-recall", "--arch", "moe"], ["nonsense"],
+                                  ["eval-recall", "--corpus", "shakespeare"], ["eval-recall", "--vocab", "mine"],
+                                  ["train-recall", "--questions", "both"]])
 def test_malformed_command_lines_end_in_usage_not_a_traceback(argv, capsys):
     with pytest.raises(SystemExit) as stop:
         main(argv)

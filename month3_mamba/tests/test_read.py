@@ -9,7 +9,7 @@ from month3_mamba.__main__ import main
 from month3_mamba.families import load_recall_model
 from month3_mamba.make_doc import write_document
 from month3_mamba.model import state_nbytes
-from month3_mamba.read import DEFAULT_CKPT, answer, iter_chunks, read_stream
+from month3_mamba.read import DEFAULT_CKPT, iter_chunks, read_stream
 from month3_mamba.recall import evaluate_recall
 
 
@@ -52,9 +52,11 @@ def test_streaming_100k_tokens_keeps_memory_flat(recall_model, tmp_path):
 
 def test_recall_far_beyond_training_length(recall_model):
     """16k tokens is 8x the longest training document; 2 facts per document, exact match of both
-    digits (chance 1%). The README's table has the longer lengths and 4 facts."""
+    digits (chance 1%), scored as this reader was trained (the questions one after another at the
+    end). The README's table has the longer lengths, 4 facts, and independent questions."""
     model, task = recall_model
-    result = evaluate_recall(model, 8 * task.max_seq_len, task, n_docs=8, n_facts=2, chunk=4096, seed=123)
+    result = evaluate_recall(model, 8 * task.max_seq_len, task, n_docs=8, n_facts=2, chunk=4096, seed=123,
+                             questions="sequential")
     assert result["accuracy"] >= 0.6, result
 
 
@@ -64,15 +66,8 @@ def test_read_command_answers_questions(tmp_path, capsys):
     main(["read", str(path), "--progress", "false", *[a for f in facts for a in ("--ask", f.key + "?")]])
     out = capsys.readouterr().out
     assert f"read {path.stat().st_size:,} tokens" in out and "state" in out and "peak RSS" in out
-    answers = dict(line.split("? ") for line in out.splitlines() if "? " in line)
+    answers = dict(line.split("   (confidence")[0].split("? ") for line in out.splitlines() if "? " in line)
     assert sorted(answers) == sorted(f.key for f in facts)
     assert all(len(a) == 2 and a.isdigit() for a in answers.values())
+    assert all("(confidence 0." in line or "(confidence 1.00)" in line for line in out.splitlines() if "? " in line)
     assert sum(answers[f.key] == f.value for f in facts) >= 1, (answers, facts)
-
-
-def test_answer_leaves_the_state_alone(recall_model):
-    model, _ = recall_model
-    state = read_stream(model, iter([b"some text {abc: 12} more text"]), progress=False).state
-    before = [s.ssm.clone() for s in state]
-    answer(model, state, "abc?", 2)
-    assert all(torch.equal(a, s.ssm) for a, s in zip(before, state))

@@ -2,6 +2,7 @@
 the exported checkpoint loads and reads, for every family; and the curriculum itself."""
 
 import argparse
+import re
 
 import pytest
 import torch
@@ -55,7 +56,7 @@ def test_train_resume_export_and_read(tmp_path, capsys):
     doc.write_text("prose {abc: 12} more prose")
     main(["read", str(doc), "--ckpt", str(ckpt), "--progress", "false", "--ask", "abc?"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-1].startswith("abc? ") and len(lines[-1]) == len("abc? 12")
+    assert re.fullmatch(r"abc\? .{2}   \(confidence [01]\.\d\d\)", lines[-1]), lines[-1]
 
 
 FAMILY_OPTIONS = {  # each family's own options, to check they reach its config
@@ -96,4 +97,4 @@ def test_every_family_trains_exports_and_loads_the_same_model(arch, tmp_path, ca
     assert isinstance(loaded, (HybridLM, RWKVLM))
     main(["read", str(doc), "--ckpt", str(ckpt), "--progress", "false", "--ask", "abc?"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-1].startswith("abc? ") and len(lines[-1]) == len("abc? 12")
+    assert re.fullmatch(r"abc\? .{2}   \(confidence [01]\.\d\d\)", lines[-1]), lines[-1]

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from month4_moe.tests.loops import gelu_mlp
+from month4_moe.reference import gelu_mlp
 
 TOL = {"rtol": 1e-5, "atol": 1e-6}
 

@@ -1,4 +1,4 @@
-"""The MoE layer on the same weights as the per-token loop (tests/loops.py): every routing scheme,
+"""The MoE layer on the same weights as the per-token loop (month4_moe/reference.py): every routing scheme,
 both dispatch forms, capacity and dropping, dropless, the shared expert; padding; the aux-free bias;
 load metrics and the collapse warning."""
 
@@ -9,7 +9,7 @@ import torch
 
 from month4_moe.layer import MoEConfig, MoELayer
 from month4_moe.metrics import mutual_information, warn_if_collapsed
-from month4_moe.tests.loops import dense_loop
+from month4_moe.reference import dense_loop
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 

@@ -107,3 +107,11 @@ def test_deepspeed_moe_mlp_reports_our_load_metrics(ds_moe):
     assert theirs.stats.kept_per_expert == ours.stats.kept_per_expert
     with pytest.raises(ValueError, match="no aux_free"):
         DeepSpeedMoEMLP(16, MoEConfig(aux_free=True, z_loss_coef=0))
+
+
+def test_check_command_reports_every_comparison_within_tolerance(capsys):
+    from month4_moe.__main__ import main
+
+    main(["check", "--tokens", "64", "--d-model", "16"])
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert len(table) == 2 + 4 + 2 + 4 and all(line.endswith("| yes |") for line in table[2:])

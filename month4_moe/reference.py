@@ -1,5 +1,5 @@
 """The slowest, most obviously correct MoE: one token at a time, in Python loops, from the equations.
-The layer's tensor forms are tested against it on the same weights."""
+The layer's tensor forms are tested against it on the same weights (tests/test_layer.py, `check`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def dense_loop(layer: MoELayer, x: Tensor, token_mask: Tensor | None = None) -> 
     of expert outputs, token by token. Top-k routing only (expert choice has its own check)."""
     cfg = layer.cfg
     n_tokens, d = x.shape
-    experts = [ExpertMLP(d, cfg.hidden(d), cfg.expert_act, layer.experts.b1 is not None).load_from_bank(layer.experts, e)
+    bias = layer.experts.b1 is not None
+    experts = [ExpertMLP(d, cfg.hidden(d), cfg.expert_act, bias).load_from_bank(layer.experts, e)
                for e in range(cfg.n_experts)]
     real = [t for t in range(n_tokens) if token_mask is None or bool(token_mask[t])]
     choices = {}
