@@ -8,7 +8,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	$(PY) -m shared.demo
+	$(PY) -m month6_system demo
 
 lint: setup
 	$(PY) -m ruff check .

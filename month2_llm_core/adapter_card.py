@@ -10,11 +10,42 @@ from typing import Any
 
 from month2_llm_core.hub import CardInfo
 from month2_llm_core.toolcall_model import MAX_NEW_TOKENS
-from month2_llm_core.toolcalls import DOCUMENT_TOPICS, MEMORY_TOPICS, TEMPLATES
+from month2_llm_core.toolcall_pool import HELDOUT_TOOLS, TRAIN_TOOLS
+from month2_llm_core.toolcalls import DOCUMENT_TOPICS, MEMORY_TOPICS, NO_CALL_ANSWER, TEMPLATES
 
 
 def _pct(scores: dict[str, Any] | None, key: str = "exact_match") -> str:
     return "-" if scores is None else f"{scores[key]:.0%}"
+
+
+def _summary(cfg: dict[str, Any]) -> str:
+    if cfg.get("data", "builtin") == "mixed":
+        return ("Turns a natural request into exactly one JSON tool call, `{\"name\": ..., \"arguments\": {...}}`, "
+                f"for the tools its system prompt lists (any tools, from their specs), or `{NO_CALL_ANSWER}` when "
+                "none fits (specs and prompt: `month2_llm_core/toolcalls.py`). Load it with "
+                "`load_toolcall_model(MIXED_ADAPTER_DIR)`; the before/after table: `eval-toolcalls --table true`.")
+    return ("Turns a natural request into exactly one JSON tool call, `{\"name\": ..., \"arguments\": {...}}`, for "
+            "four tools: `calculator(expression)`, `search_documents(query, top_k)`, `recall_memory(query)`, "
+            "`get_current_time(timezone)` (specs: `month2_llm_core/toolcalls.py`). Month 6's assistant loads it "
+            "with `month2_llm_core.toolcall_model.load_toolcall_model()`.")
+
+
+def _data(cfg: dict[str, Any], n_templates: dict[str, int]) -> str:
+    seed = cfg["data_seed"]
+    if cfg.get("data", "builtin") == "mixed":
+        return f"""\
+- **Data:** {cfg['n_train']} distinct generated examples, `toolcall_pool.make_mixed_examples("train", \
+{cfg['n_train']}, seed={seed})`: each prompt lists its own 2-5 tools (the four built-ins and {len(TRAIN_TOOLS)}
+  training pool tools, shuffled); the kinds take turns: the four built-in tools, a calculator word problem
+  (the arithmetic written out, "15 percent of 240" -> `240*15/100`), two pool-tool calls, a request no tool fits
+  and a built-in request whose tool is not listed (both answer `{NO_CALL_ANSWER}`). The held-out split has its own
+  templates and topics, and its own pool of {len(HELDOUT_TOOLS)} tools never seen in training \
+({', '.join(s.name for s, _, _ in HELDOUT_TOOLS)})."""
+    return f"""\
+- **Data:** {cfg['n_train']} distinct generated examples, `make_examples("train", {cfg['n_train']}, seed={seed})`,
+  from {n_templates['train']} request templates, {len(DOCUMENT_TOPICS['train'])} document topics and \
+{len(MEMORY_TOPICS['train'])} memory topics. The held-out split has its own {n_templates['heldout']} templates and
+  {len(DOCUMENT_TOPICS['heldout'])} + {len(MEMORY_TOPICS['heldout'])} topics; the cities (a closed set) are shared."""
 
 
 def adapter_card(m: dict[str, Any]) -> CardInfo:
@@ -28,7 +59,6 @@ def adapter_card(m: dict[str, Any]) -> CardInfo:
     )
     per_tool = ", ".join(f"{k} {v:.0%}" for k, v in (tuned or {}).get("per_tool", {}).items())
     merge = m.get("merge")
-    seed = cfg["data_seed"]
     n_templates = {split: sum(len(t[split]) for t in TEMPLATES.values()) for split in ("train", "heldout")}
     checks = []
     if "reload_max_abs_diff" in m:
@@ -44,10 +74,7 @@ def adapter_card(m: dict[str, Any]) -> CardInfo:
   for online users; this adapter was trained against the dequantized Q4_1 weights.
 - **Adapter:** LoRA r={cfg['r']}, alpha={cfg['alpha']}, dropout={cfg['dropout']} on `{cfg['target_modules']}`,
   {m['trainable_params']:,} parameters.
-- **Data:** {cfg['n_train']} distinct generated examples, `make_examples("train", {cfg['n_train']}, seed={seed})`,
-  from {n_templates['train']} request templates, {len(DOCUMENT_TOPICS['train'])} document topics and \
-{len(MEMORY_TOPICS['train'])} memory topics. The held-out split has its own {n_templates['heldout']} templates and
-  {len(DOCUMENT_TOPICS['heldout'])} + {len(MEMORY_TOPICS['heldout'])} topics; the cities (a closed set) are shared.
+{_data(cfg, n_templates)}
   Prompt: the chat template with a system prompt listing the tools (`toolcalls.build_prompt`); the loss covers
   only the answer and its end-of-turn token.
 - **Training:** {m['steps']} steps of batch {cfg['batch_size']}, AdamW lr {tcfg['lr']} (warmup {tcfg['warmup_steps']},
@@ -65,10 +92,7 @@ Per tool (adapter, strict): {per_tool or '-'}."""
     n_scored = (tuned or {}).get("n", 0)
     return CardInfo(
         title=f"SmolLM2-135M-Instruct tool-call {'QLoRA' if cfg['qlora'] else 'LoRA'} adapter",
-        summary="Turns a natural request into exactly one JSON tool call, `{\"name\": ..., \"arguments\": {...}}`, for "
-                "four tools: `calculator(expression)`, `search_documents(query, top_k)`, `recall_memory(query)`, "
-                "`get_current_time(timezone)` (specs: `month2_llm_core/toolcalls.py`). Month 6's assistant loads it "
-                "with `month2_llm_core.toolcall_model.load_toolcall_model()`.",
+        summary=_summary(cfg),
         library="peft",
         tags=["lora", "tool-calling"],
         how_made=how_made,

@@ -29,6 +29,7 @@ from month2_llm_core.adapter_card import adapter_card
 from month2_llm_core.hub import explain_load_errors, write_model_card
 from month2_llm_core.toolcall_eval import evaluate, failures
 from month2_llm_core.toolcall_model import generate_answers, load_adapter, load_base_model, save_adapter
+from month2_llm_core.toolcall_pool import make_mixed_examples
 from month2_llm_core.toolcalls import Example, build_training_text, make_examples
 from shared.config import add_config_arguments, config_from_args
 from shared.errors import UserError
@@ -38,6 +39,7 @@ from shared.runtime import seed_everything, set_threads
 from shared.training import TrainConfig, Trainer
 
 RUN_DIR = "runs/month2/toolcall-lora"  # checkpoints, and the adapter unless --adapter-dir says otherwise
+DATASETS = {"builtin": make_examples, "mixed": make_mixed_examples}  # FinetuneConfig.data -> generator
 IGNORE_INDEX = -100  # label value the cross-entropy skips
 Encoded = list[tuple[list[int], list[int]]]  # (input ids, labels) per example
 
@@ -54,6 +56,9 @@ class FinetuneConfig:
     batch_size: int = field(default=4, metadata={"help": "examples per step"})
     max_length: int = field(default=256, metadata={"help": "longest example in tokens; longer ones are dropped"})
     n_train: int = field(default=800, metadata={"help": "distinct generated training examples"})
+    data: str = field(default="builtin", metadata={
+        "help": "'builtin': the four tools in every prompt (toolcalls.make_examples); 'mixed': a tool list "
+                "per request, pool tools, word problems and no-tool requests (toolcall_pool.make_mixed_examples)"})
     data_seed: int = field(default=0, metadata={"help": "seed of the example generator"})
     qlora: bool = field(default=False, metadata={"help": "train on a 4-bit NF4 base (bitsandbytes) instead of fp32"})
     gradient_checkpointing: bool = field(
@@ -69,6 +74,8 @@ class FinetuneConfig:
             raise ValueError("--r, --alpha, --batch-size, --max-length and --n-train must be at least 1")
         if not 0 <= self.dropout < 1 or min(self.eval_n, self.threads) < 0:
             raise ValueError(f"--dropout must be in [0, 1) (got {self.dropout}); --eval-n and --threads >= 0")
+        if self.data not in DATASETS:
+            raise ValueError(f"--data must be one of {sorted(DATASETS)}, got {self.data!r}")
         if not self.modules():
             raise ValueError("--target-modules names no layer")
 
@@ -238,8 +245,8 @@ def finetune(cfg: FinetuneConfig, train_cfg: TrainConfig) -> FinetuneResult:
     threads = set_threads(cfg.threads or None)
     seed_everything(train_cfg.seed)  # LoRA's A matrices are initialised randomly
     try:
-        train_examples = make_examples("train", cfg.n_train, cfg.data_seed)
-        heldout = make_examples("heldout", max(cfg.eval_n, 32), cfg.data_seed)
+        train_examples = DATASETS[cfg.data]("train", cfg.n_train, cfg.data_seed)
+        heldout = DATASETS[cfg.data]("heldout", max(cfg.eval_n, 32), cfg.data_seed)
     except ValueError as err:  # more distinct examples than the templates can make
         raise UserError(f"--n-train {cfg.n_train} / --eval-n {cfg.eval_n}: {err}") from None
     with explain_load_errors(cfg.model):
@@ -325,7 +332,7 @@ def merge_check(model, tokenizer, examples, adapter_answers, logit_examples) -> 
     expected = answer_logits(model, tokenizer, logit_examples)
     merged = copy.deepcopy(model).merge_and_unload()
     diff = (answer_logits(merged, tokenizer, logit_examples) - expected).abs().max().item()
-    answers = generate_answers(merged, tokenizer, [e.request for e in examples])
+    answers = generate_answers(merged, tokenizer, [e.request for e in examples], tools=[e.tools for e in examples])
     same = sum(a == b for a, b in zip(answers, adapter_answers))
     print(f"[finetune] merged: max |logit diff| {diff:.2e}; {same}/{len(examples)} greedy answers identical")
     return {"max_abs_logit_diff": diff, "same_answers": same, "n": len(examples)}

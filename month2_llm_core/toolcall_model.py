@@ -17,14 +17,17 @@ from typing import Any
 
 import torch
 
-from month2_llm_core.toolcalls import build_prompt, parse_tool_call
+from month2_llm_core.toolcalls import TOOLS, ToolSpec, build_prompt, parse_tool_call
 from shared.models import ALIASES, SMOLLM2, SMOLLM2_HUB_ID, chat_model_path, load_chat_model
 
 ADAPTER_DIR = Path(__file__).resolve().parent / "adapters" / "toolcall-lora"  # the committed adapter
+# The adapter trained on the mixed task (tool lists, unseen tools, no tool): configs/toolcall_mixed.toml
+MIXED_ADAPTER_DIR = ADAPTER_DIR.parent / "toolcall-mixed-lora"
 # Greedy budget per answer: the longest expected call (first 100 held-out, 800 training examples) is
 # 35 tokens with its end-of-turn token; a longer answer is wrong anyway.
 MAX_NEW_TOKENS = 48
 BATCH_SIZE = 8  # prompts decoded together, left-padded
+ToolLists = list[tuple[ToolSpec, ...]] | tuple[ToolSpec, ...] | None  # one list for all requests, or one each
 
 
 def load_base_model(name: str = SMOLLM2, qlora: bool = False, gradient_checkpointing: bool = False):
@@ -96,14 +99,21 @@ def load_toolcall_model(adapter_dir: str | Path = ADAPTER_DIR, merge: bool = Tru
 
 @torch.no_grad()
 def generate_answers(model, tokenizer, requests: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
-                     batch_size: int = BATCH_SIZE) -> list[str]:
+                     batch_size: int = BATCH_SIZE, tools: ToolLists = None, prefix: str = "") -> list[str]:
     """Greedy answers to tool-call prompts, decoded in left-padded batches; the text stops
-    at the end-of-turn token (special tokens dropped)."""
+    at the end-of-turn token (special tokens dropped). `tools`: one tool list for every request
+    (a tuple of specs), one list per request, or None for the four built-ins. `prefix` is written
+    as the start of every answer (and returned with it): `'{"name": "'` forces a call."""
+    if tools is None or (tools and isinstance(tools[0], ToolSpec)):
+        tools = [tuple(tools or TOOLS)] * len(requests)
+    if len(tools) != len(requests):
+        raise ValueError(f"{len(tools)} tool lists for {len(requests)} requests")
     was_training = model.training
     model.eval()
     answers: list[str] = []
     for start in range(0, len(requests), batch_size):
-        prompts = [build_prompt(tokenizer, r) for r in requests[start : start + batch_size]]
+        prompts = [build_prompt(tokenizer, r, t) + prefix for r, t in
+                   zip(requests[start : start + batch_size], tools[start : start + batch_size])]
         enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
         out = model.generate(
             **enc,
@@ -112,12 +122,16 @@ def generate_answers(model, tokenizer, requests: list[str], max_new_tokens: int 
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
-        answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        answers += [prefix + a for a in
+                    tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)]
     model.train(was_training)
     return answers
 
 
-def predict_calls(model, tokenizer, requests: list[str],
-                  max_new_tokens: int = MAX_NEW_TOKENS) -> list[dict[str, Any] | None]:
-    """The parsed tool call for each request (None where the answer is not a strict call)."""
-    return [parse_tool_call(a) for a in generate_answers(model, tokenizer, requests, max_new_tokens)]
+def predict_calls(model, tokenizer, requests: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
+                  tools: ToolLists = None) -> list[dict[str, Any] | None]:
+    """The parsed tool call for each request (None where the answer is not a strict call, the
+    "no tool" answer included; `toolcalls.parse_answer` on `generate_answers` tells them apart).
+    `tools` as in `generate_answers`."""
+    answers = generate_answers(model, tokenizer, requests, max_new_tokens, tools=tools)
+    return [parse_tool_call(a) for a in answers]

@@ -7,7 +7,17 @@ else. This module is everything about that task that does not need a model:
 - `TOOLS`: the tool specs (name, description, JSON-schema parameters), the one place
   they are defined; `system_prompt()` lists them for the model, `openai_tools()` gives
   them in the OpenAI "tools" format for servers and templates that take it.
-- `make_examples(split, n, seed)`: a deterministic generator of (request, call) pairs.
+- `make_examples(split, n, seed)`: a deterministic generator of (request, call) pairs over the
+  four built-in tools (the original task); `make_mixed_examples(split, n, seed)`: the extended
+  task, where every example carries its own tool list (built-ins plus a pool of extra tools),
+  calculator word problems, and requests that need no tool at all.
+- **"No tool" answer:** when no listed tool fits, the model answers exactly `{"name": null}`
+  (`NO_CALL_ANSWER`). `parse_tool_call` stays strict and returns None for it (it is not a call);
+  `is_no_call(text)` recognises it, and `parse_answer(text)` tells the three cases apart:
+  ("call", call), ("none", None) or ("invalid", None). Month 6 runs the call, answers in prose
+  for "none", and treats "invalid" as no call too.
+- `ToolSpec.from_openai(dict)` / `to_openai()`: a client's OpenAI "tools" entry <-> a spec, so a
+  prompt can list the server tools plus a request's own tools (`build_prompt(tok, req, tools)`).
 - `parse_tool_call(text)`: the strict parser; `extract_tool_call(text)`: a lenient one
   (first JSON object anywhere in the text), used only to give the base model every chance.
 - `calls_equal`, `exact_match`: the score (name and arguments equal after parsing).
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +54,20 @@ class ToolSpec:
         props = self.parameters.get("properties", {})
         args = ", ".join(f"{arg}: {schema['type']}" for arg, schema in props.items())
         return f"{self.name}({args})"
+
+    @classmethod
+    def from_openai(cls, tool: dict[str, Any]) -> ToolSpec:
+        """A spec from an OpenAI chat-completions "tools" entry ({"type": "function", "function": {...}})
+        or from the bare function object."""
+        fn = tool.get("function", tool) if tool.get("type", "function") == "function" else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise ValueError(f"not an OpenAI function tool: {tool!r}")
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        return cls(fn["name"], fn.get("description", ""), params)
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"type": "function", "function": {"name": self.name, "description": self.description,
+                                                 "parameters": self.parameters}}
 
 
 def _object(**props: tuple[str, str]) -> dict[str, Any]:
@@ -79,6 +104,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ),
 )
 TOOLS_BY_NAME = {tool.name: tool for tool in TOOLS}
+NO_CALL_ANSWER = '{"name": null}'  # the whole answer when no listed tool fits
 
 
 def system_prompt(tools: tuple[ToolSpec, ...] = TOOLS) -> str:
@@ -87,6 +113,7 @@ def system_prompt(tools: tuple[ToolSpec, ...] = TOOLS) -> str:
     lines = [
         "Answer with one JSON tool call and nothing else, e.g.",
         '{"name": "calculator", "arguments": {"expression": "2 + 2"}}',
+        f"If no tool fits, answer {NO_CALL_ANSWER}",
         "Tools:",
     ]
     lines += [f"- {tool.signature()}: {tool.description}" for tool in tools]
@@ -95,10 +122,7 @@ def system_prompt(tools: tuple[ToolSpec, ...] = TOOLS) -> str:
 
 def openai_tools(tools: tuple[ToolSpec, ...] = TOOLS) -> list[dict[str, Any]]:
     """The specs in the OpenAI chat-completions "tools" format."""
-    return [
-        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
-        for t in tools
-    ]
+    return [t.to_openai() for t in tools]
 
 
 # ---------------------------------------------------------------- parsing and scoring
@@ -121,6 +145,22 @@ def parse_tool_call(text: str) -> dict[str, Any] | None:
     except (json.JSONDecodeError, RecursionError):
         return None
     return _as_call(obj)
+
+
+def is_no_call(text: str) -> bool:
+    """True when the whole answer is the "no tool" answer `{"name": null}` (strict, like the parser)."""
+    try:
+        return json.loads(text.strip()) == {"name": None}
+    except (json.JSONDecodeError, RecursionError):
+        return False
+
+
+def parse_answer(text: str) -> tuple[str, dict[str, Any] | None]:
+    """("call", call), ("none", None) for the no-tool answer, or ("invalid", None)."""
+    call = parse_tool_call(text)
+    if call is not None:
+        return "call", call
+    return ("none", None) if is_no_call(text) else ("invalid", None)
 
 
 def extract_tool_call(text: str) -> dict[str, Any] | None:
@@ -159,20 +199,21 @@ def exact_match(predictions: list[str], targets: list[dict[str, Any]], strict: b
     return hits / max(1, len(targets))
 
 
-_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict}
+_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
+               "array": list}
 
 
-def validate_call(call: dict[str, Any]) -> list[str]:
-    """Problems with a parsed call against the specs (unknown tool, missing, extra or
+def validate_call(call: dict[str, Any], tools: tuple[ToolSpec, ...] = TOOLS) -> list[str]:
+    """Problems with a parsed call against the specs `tools` (unknown tool, missing, extra or
     mistyped arguments); [] when it can be executed."""
-    tool = TOOLS_BY_NAME.get(call.get("name"))
+    tool = {t.name: t for t in tools}.get(call.get("name"))
     if tool is None:
         return [f"unknown tool {call.get('name')!r}"]
     props, args = tool.parameters["properties"], call.get("arguments", {})
     problems = [f"missing argument {k!r}" for k in tool.parameters["required"] if k not in args]
     problems += [f"unexpected argument {k!r}" for k in args if k not in props]
     for key, value in args.items():
-        expected = _JSON_TYPES[props[key]["type"]] if key in props else object
+        expected = _JSON_TYPES.get(props[key].get("type"), object) if key in props else object
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             problems.append(f"argument {key!r} should be {props[key]['type']}, got {type(value).__name__}")
     return problems
@@ -280,13 +321,14 @@ OPERATORS = {"+": ("plus",), "-": ("minus",), "*": ("times", "multiplied by"), "
 @dataclass(frozen=True)
 class Example:
     request: str
-    call: dict[str, Any]
+    call: dict[str, Any] | None  # None: no listed tool fits
     template: str
+    tools: tuple[ToolSpec, ...] = TOOLS  # the tools the prompt lists for this request
 
     @property
     def answer(self) -> str:
         """The exact text the model is trained to emit."""
-        return json.dumps(self.call, ensure_ascii=False)
+        return NO_CALL_ANSWER if self.call is None else json.dumps(self.call, ensure_ascii=False)
 
 
 def _number(rng: random.Random) -> str:
@@ -335,6 +377,23 @@ def _sample(tool: str, split: str, rng: random.Random) -> Example:
     raise KeyError(f"no generator for tool {tool!r}")
 
 
+def draw_distinct(draw: Callable[[int], Example], n: int, split: str,
+                  key: Callable[[Example], Any] = lambda e: e.request) -> list[Example]:
+    """`n` examples of distinct `key`, `draw(i)` making a candidate for position i (both generators)."""
+    examples: list[Example] = []
+    seen: set = set()
+    attempts = 0
+    while len(examples) < n:
+        attempts += 1
+        if attempts > 50 * n + 1000:
+            raise ValueError(f"cannot draw {n} distinct {split} examples")
+        example = draw(len(examples))
+        if key(example) not in seen:
+            seen.add(key(example))
+            examples.append(example)
+    return examples
+
+
 def make_examples(split: str, n: int, seed: int = 0) -> list[Example]:
     """`n` distinct examples of `split` ("train" or "heldout"), the tools taking turns (so
     any prefix is balanced). The same (split, n, seed) always gives the same list, and a
@@ -343,18 +402,7 @@ def make_examples(split: str, n: int, seed: int = 0) -> list[Example]:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     rng = random.Random(f"toolcalls/{split}/{seed}")  # str seeds hash deterministically
     tools = [tool.name for tool in TOOLS]
-    examples: list[Example] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(examples) < n:
-        attempts += 1
-        if attempts > 50 * n + 1000:
-            raise ValueError(f"cannot draw {n} distinct {split} examples")
-        example = _sample(tools[len(examples) % len(tools)], split, rng)
-        if example.request not in seen:
-            seen.add(example.request)
-            examples.append(example)
-    return examples
+    return draw_distinct(lambda i: _sample(tools[i % len(tools)], split, rng), n, split)
 
 
 # ---------------------------------------------------------------- prompts
@@ -364,17 +412,20 @@ def build_messages(request: str, tools: tuple[ToolSpec, ...] = TOOLS) -> list[di
     return [{"role": "system", "content": system_prompt(tools)}, {"role": "user", "content": request}]
 
 
-def build_prompt(tokenizer, request: str) -> str:
-    """The chat-template text up to the start of the assistant's answer."""
-    return tokenizer.apply_chat_template(build_messages(request), tokenize=False, add_generation_prompt=True)
+def build_prompt(tokenizer, request: str, tools: tuple[ToolSpec, ...] | list[ToolSpec] = TOOLS) -> str:
+    """The chat-template text up to the start of the assistant's answer, listing `tools`
+    (month 6: the server tools plus `ToolSpec.from_openai` of the client's tools)."""
+    messages = build_messages(request, tuple(tools))
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def build_training_text(tokenizer, example: Example) -> tuple[str, str]:
     """(prompt, completion): the completion is the answer plus the end-of-turn token, so
     the model learns to stop right after the JSON. Both come from the chat template."""
-    prompt = build_prompt(tokenizer, example.request)
+    prompt = build_prompt(tokenizer, example.request, example.tools)
     full = tokenizer.apply_chat_template(
-        [*build_messages(example.request), {"role": "assistant", "content": example.answer}], tokenize=False
+        [*build_messages(example.request, example.tools), {"role": "assistant", "content": example.answer}],
+        tokenize=False,
     )
     if not full.startswith(prompt):
         raise ValueError("the chat template does not extend the generation prompt with the answer")

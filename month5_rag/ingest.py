@@ -84,7 +84,8 @@ class Manifest:
 
     def __init__(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
+        # one connection, usable from the thread that serves a request (month 6 serialises its use)
+        self.db = sqlite3.connect(path, check_same_thread=False)
         self.db.executescript("""
             CREATE TABLE IF NOT EXISTS files (collection TEXT NOT NULL, path TEXT NOT NULL, fingerprint TEXT NOT NULL,
                 status TEXT NOT NULL, chunks INTEGER NOT NULL DEFAULT 0, kind TEXT, pages INTEGER,

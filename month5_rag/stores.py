@@ -231,7 +231,7 @@ class _FaissCollection:
     def __init__(self, folder: Path, store: FaissStore) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.store = folder, store
-        self.db = sqlite3.connect(folder / "chunks.sqlite")
+        self.db = sqlite3.connect(folder / "chunks.sqlite", check_same_thread=False)  # see Manifest
         self.db.executescript("""
             CREATE TABLE IF NOT EXISTS chunks (row INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, file TEXT NOT NULL,
                 text TEXT NOT NULL, meta TEXT NOT NULL, vector BLOB NOT NULL);

@@ -1,6 +1,22 @@
-"""python -m month6_system --help"""
+"""python -m month6_system {demo,serve,ingest} --help"""
 
-from shared.cli import not_built_yet
+from __future__ import annotations
+
+from shared.cli import Command, run_subcommands
+
+COMMANDS = {
+    "demo": Command("month6_system.demo", "the product demo: the assistant, its documents and a scripted conversation "
+                                          "through the HTTP API, with traces"),
+    "serve": Command("month6_system.serve", "serve the assistant over its OpenAI-compatible HTTP API (uvicorn)"),
+    "ingest": Command("month6_system.ingest", "add PDF / Word / text documents to the assistant's store"),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_subcommands("python -m month6_system",
+                    "Month 6: the Enterprise Hybrid Assistant - an OpenAI-compatible server over the hybrid agent.",
+                    COMMANDS, argv)
+
 
 if __name__ == "__main__":
-    not_built_yet("month6_system")
+    main()

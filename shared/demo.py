@@ -1,5 +1,5 @@
-"""The end-to-end check behind `make demo` until the month-6 assistant exists:
-load the offline chat model from the cache and answer questions, streamed.
+"""A one-minute end-to-end check of the offline chat model (the product demo is `make demo`, month 6):
+load it from the cache and answer questions, streamed.
 
     python -m shared.demo                      # the default questions
     python -m shared.demo --question "What is 2 + 2?"

@@ -79,6 +79,10 @@ CASES = [
      "no collection"),
     ("month5_rag", ["delete", "x.pdf", "--collection", "nope", "--store-dir", "{bad}/store"], "no collection"),
     ("month5_rag", ["eval", "--limit", "-1"], "--limit must be >= 0"),
+    ("month6_system", ["serve", "--port", "70000"], "port: Input should be less than or equal to 65535"),
+    ("month6_system", ["demo", "--port", "-1"], "port: Input should be greater than or equal to 0"),
+    ("month6_system", ["ingest", "/nonexistent", "--data-dir", "{bad}/m6"], "no such file or folder"),
+    ("month6_system", ["ingest", "--data-dir", "{bad}/m6"], "nothing to ingest"),
 ]
 
 

@@ -25,9 +25,9 @@ def test_the_lora_preset_is_the_committed_adapters_run(monkeypatch):
     cfg, train_cfg = parsed(monkeypatch, "--config", "toolcall_lora")
     options = asdict(cfg)
     assert {k: options[k] for k in recorded["finetune_config"]} == recorded["finetune_config"]
-    # The one option added after that run; the run had no gradient checkpointing.
-    assert set(options) - set(recorded["finetune_config"]) == {"gradient_checkpointing"}
-    assert cfg.gradient_checkpointing is False
+    # The options added after that run; the run had no gradient checkpointing and the built-in data.
+    assert set(options) - set(recorded["finetune_config"]) == {"gradient_checkpointing", "data"}
+    assert cfg.gradient_checkpointing is False and cfg.data == "builtin"
     loop = asdict(train_cfg)
     assert {k: loop[k] for k in recorded["train_config"]} == recorded["train_config"]
     # Not recorded: the progress bar (display only), and the precision option added after the run (fp32 then).
@@ -52,4 +52,15 @@ def test_flags_after_a_preset_override_it(monkeypatch):
 def test_finetune_help_lists_the_presets(capsys):
     with pytest.raises(SystemExit):
         cli.main(["finetune", "--help"])
-    assert "presets: toolcall_lora, toolcall_qlora" in capsys.readouterr().out
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines at the terminal width
+    assert "presets: toolcall_lora, toolcall_mixed, toolcall_qlora" in help_text
+
+
+def test_the_mixed_preset_changes_only_the_data_the_schedule_and_the_folders(monkeypatch):
+    lora = [asdict(c) for c in parsed(monkeypatch, "--config", "toolcall_lora")]
+    mixed = [asdict(c) for c in parsed(monkeypatch, "--config", "toolcall_mixed")]
+    changed = {k: v for old, new in zip(lora, mixed) for k, v in new.items() if old[k] != v}
+    assert changed == {"data": "mixed", "n_train": 900, "max_steps": 450, "warmup_steps": 20, "eval_interval": 150,
+                       "ckpt_interval": 25,
+                       "adapter_dir": "month2_llm_core/adapters/toolcall-mixed-lora",
+                       "out_dir": "runs/month2/toolcall-mixed", "eval_n": 36, "eval_base": False}

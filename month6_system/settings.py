@@ -1,0 +1,89 @@
+"""The server's settings: embedded defaults, overridden by a config file, then by `HYBRID_*` env vars.
+
+Every field has a safe default, so `python -m month6_system serve` runs with no configuration:
+loopback only, data under `runs/month6/data`, the offline models. A TOML or JSON file named by
+`HYBRID_CONFIG_FILE` (or passed as `Settings.from_file(path)`) sets fields by name; an environment
+variable `HYBRID_<FIELD>` overrides the file; keyword arguments (the `serve` command's flags)
+override both. Unknown keys are an error rather than a silently ignored typo.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from shared.errors import UserError
+
+CONFIG_FILE_ENV = "HYBRID_CONFIG_FILE"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HYBRID_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path("runs/month6/data"), description="SQLite file, Chroma store, traces")
+    host: str = Field("127.0.0.1", description="listen address; loopback unless you mean to expose it")
+    port: int = Field(8000, ge=0, le=65535, description="listen port (0: any free port)")
+    model_name: str = Field("hybrid-assistant", min_length=1, description="the model id /v1/models lists")
+    context_window: int = Field(2048, ge=64, description="prompt + completion tokens a request may need")
+    default_max_tokens: int = Field(256, ge=1, description="completion budget when a request sets none")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="larger request bodies get 413")
+    embedding_model: str = Field("all-MiniLM-L6-v2", min_length=1, description="what /v1/embeddings serves")
+    max_embedding_inputs: int = Field(256, ge=1, description="texts one /v1/embeddings request may hold")
+    trace_limit: int = Field(1000, ge=1, description="recent traces kept in memory for /v1/traces/{id}")
+    max_tool_steps: int = Field(4, ge=1, le=16, description="server tool runs one request may make")
+    toolcall_adapter: str = Field("", description="tool-call LoRA folder (default: month 2's toolcall-mixed-lora)")
+    log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get(CONFIG_FILE_ENV)
+        if path:
+            sources.append(_file_source(settings_cls, Path(path)))
+        return tuple(sources)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> Settings:
+        """Settings from one TOML/JSON file (env vars and `overrides` still win)."""
+        previous = os.environ.get(CONFIG_FILE_ENV)
+        os.environ[CONFIG_FILE_ENV] = str(path)
+        try:
+            return load_settings(**overrides)
+        finally:
+            if previous is None:
+                del os.environ[CONFIG_FILE_ENV]
+            else:
+                os.environ[CONFIG_FILE_ENV] = previous
+
+
+def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    if not path.is_file():
+        raise UserError(f"{CONFIG_FILE_ENV}={path}: no such file")
+    if path.suffix == ".toml":
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    if path.suffix == ".json":
+        return JsonConfigSettingsSource(settings_cls, json_file=path)
+    raise UserError(f"{CONFIG_FILE_ENV}={path}: expected a .toml or .json file")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """`Settings(...)` with a bad value (from any source) as one-line user error."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in err.errors())
+        raise UserError(f"invalid settings: {problems}") from None
