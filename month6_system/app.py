@@ -21,10 +21,11 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -34,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from month6_system import protocol as p
 from month6_system.settings import Settings
 from month6_system.sse import sse_stream
-from month6_system.turn import Assistant, BadTurn, Turn, TurnResult
+from month6_system.turn import DEFAULT_KEY, Assistant, BadTurn, Turn, TurnResult
 
 OWNER = "hybrid-ai-six-months"
 ERRORS = {status: {"model": p.ErrorResponse} for status in (400, 404, 413, 500, 503)}
@@ -232,6 +233,49 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
             raise p.APIError(404, f"no trace {trace_id!r} (the server keeps the last {settings.trace_limit})",
                              param="trace_id", code="trace_not_found")
         return p.Trace(id=trace_id, trace=trace)
+
+    def records() -> Any:
+        records = getattr(state.ready_assistant(), "records", None)
+        if records is None:
+            raise p.APIError(501, "this assistant keeps no documents or memory", type="server_error")
+        return records
+
+    @app.get("/v1/documents")
+    def list_documents() -> dict[str, Any]:
+        return {"object": "list", "data": records().documents(DEFAULT_KEY)}
+
+    @app.post("/v1/documents", responses=ERRORS)
+    def upload_documents(files: list[UploadFile]) -> dict[str, Any]:
+        """Month 5's ingestion of the uploaded files; a file it cannot read is an error in the report, not a 4xx."""
+        folder = Path(settings.data_dir) / "uploads" / DEFAULT_KEY
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for upload in files:
+            name = Path(upload.filename or "").name
+            if not name or name.startswith("."):
+                raise p.APIError(400, f"an uploaded file needs a plain file name, got {upload.filename!r}",
+                                 param="files")
+            (folder / name).write_bytes(upload.file.read())
+            paths.append(folder / name)
+        return records().add_documents(DEFAULT_KEY, paths)
+
+    @app.delete("/v1/documents/{name}", responses=ERRORS)
+    def delete_document(name: str) -> dict[str, Any]:
+        from shared.errors import UserError
+
+        try:
+            records().delete_document(DEFAULT_KEY, name)
+        except UserError as err:
+            raise p.APIError(404, str(err), param="name", code="document_not_found") from None
+        return {"id": name, "object": "document", "deleted": True}
+
+    @app.get("/v1/memory")
+    def list_memory() -> dict[str, Any]:
+        return {"object": "list", "data": records().memory(DEFAULT_KEY)}
+
+    @app.delete("/v1/memory")
+    def forget_memory() -> dict[str, Any]:
+        return {"object": "memory", "deleted": records().forget(DEFAULT_KEY)}
 
     @app.get("/healthz", response_model=p.Health)
     def healthz() -> p.Health:

@@ -39,7 +39,7 @@ def write_company_docs(folder: str | Path) -> list[Path]:
     for _, (heading, paragraphs) in sorted(TRAVEL.items()):
         pdf.add_page()
         pdf.set_font("Helvetica", style="B", size=14)
-        pdf.multi_cell(0, 8, f"{COMPANY} travel policy - {heading}")
+        pdf.multi_cell(0, 8, f"{COMPANY} travel policy: {heading}.")  # a sentence of its own
         pdf.set_font("Helvetica", size=11)
         for text in paragraphs:
             pdf.ln(3)

@@ -58,6 +58,8 @@ def describe(trace: dict[str, Any]) -> str:
     """One line of a response's trace: expert, tools with latency, memory path, citations, seconds per stage."""
     expert = trace.get("expert") or {}
     parts = [f"expert {expert.get('name')} (p={expert.get('probability')})"]
+    if trace.get("answered_by", expert.get("name")) != expert.get("name"):
+        parts[0] += f", answered by {trace['answered_by']}"
     for step in trace.get("tool_steps", []):
         args = json.dumps(step["arguments"], ensure_ascii=False)
         parts.append(f"{step['side']} tool {step['tool']}({args}) {step['latency_s'] * 1000:.0f} ms")

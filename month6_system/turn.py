@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length", "tool_calls"]
+DEFAULT_KEY = "default"  # the scope of every request until API keys exist (#13)
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Turn:
     max_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 1.0
-    key: str = "default"  # whose conversations, memory and documents these are (API-key scope)
+    key: str = DEFAULT_KEY  # whose conversations, memory and documents these are (API-key scope)
     conversation: str = ""  # a conversation id, when the client sends one
 
 

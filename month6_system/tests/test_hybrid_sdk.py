@@ -99,8 +99,9 @@ def test_client_tool_is_returned_and_its_result_answered(client):
     messages += [message.model_dump(exclude_none=True),
                  {"role": "tool", "tool_call_id": call.id, "content": '{"city": "Paris", "forecast": "light rain"}'}]
     second = client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER])
-    assert second.choices[0].message.content and not second.choices[0].message.tool_calls
-    assert second.to_dict()["trace"]["tool_steps"] == []
+    answer = second.choices[0].message.content
+    assert "Paris" in answer and not second.choices[0].message.tool_calls  # the 135M model's wording varies
+    assert second.to_dict()["trace"]["tool_steps"] == [] and second.to_dict()["trace"]["answered_by"] == "general"
 
 
 @pytest.mark.conformance("no tool when none fits", assistant="real")
