@@ -41,6 +41,8 @@ class Sampling:
     max_new_tokens: int = 256
     temperature: float = 0.0  # 0 = greedy: reproducible answers
     top_p: float = 0.9
+    # JSON that validates against this schema ({"type": "object"}: any object), by constrained decoding
+    json_schema: dict | None = None
 
 
 class Backend(Protocol):
@@ -210,12 +212,17 @@ class TransformersBackend:
         from month2_llm_core.inference import stream_text, stream_tokens
 
         ids = self._ids(messages)
-        if self.decoder is not None:
+        constraint = None
+        if sampling.json_schema is not None:
+            from month2_llm_core.structured import JsonConstraint
+
+            constraint = JsonConstraint(self.tokenizer, sampling.json_schema)
+        if self.decoder is not None and constraint is None:  # the fast path has no logits hook
             tokens = self.decoder.tokens(ids[0].tolist(), sampling.max_new_tokens, self.eos, sampling.temperature,
                                          top_p=sampling.top_p, generator=self.generator)
         else:
             tokens = stream_tokens(self.model, ids, sampling.max_new_tokens, self.eos, sampling.temperature,
-                                   top_p=sampling.top_p, generator=self.generator)
+                                   top_p=sampling.top_p, generator=self.generator, constraint=constraint)
         yield from stream_text(self.tokenizer, tokens)
 
 
@@ -242,8 +249,10 @@ class LlamaCppBackend:
                                      add_bos=False, special=True))
 
     def stream(self, messages: list[Message], sampling: Sampling) -> Iterator[str]:
+        fmt = {"type": "json_object", "schema": sampling.json_schema} if sampling.json_schema is not None else None
         chunks = self.llm.create_chat_completion(messages=messages, stream=True, max_tokens=sampling.max_new_tokens,
-                                                 temperature=sampling.temperature, top_p=sampling.top_p)
+                                                 temperature=sampling.temperature, top_p=sampling.top_p,
+                                                 response_format=fmt)
         for chunk in chunks:
             piece = chunk["choices"][0]["delta"].get("content")
             if piece:
@@ -288,6 +297,9 @@ class OpenAIBackend:
     def stream(self, messages: list[Message], sampling: Sampling) -> Iterator[str]:
         body = {"model": self.model, "messages": messages, "stream": True, "max_tokens": sampling.max_new_tokens,
                 "temperature": sampling.temperature, "top_p": sampling.top_p}
+        if sampling.json_schema is not None:  # the server constrains its own decoding
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "answer", "schema": sampling.json_schema}}
         with self.client.stream("POST", "/chat/completions", json=body) as response:
             if response.status_code != 200:
                 response.read()

@@ -28,6 +28,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -62,6 +63,14 @@ def eos_ids(model, tokenizer=None) -> set[int]:
 
 
 # -- the decode loop --------------------------------------------------------------------------------
+class Constraint(Protocol):
+    """What a step may emit (structured.JsonConstraint: JSON that validates against a schema)."""
+
+    def mask_(self, logits: Tensor) -> None: ...  # forbidden tokens' logits to -inf, in place
+
+    def consume(self, token_id: int) -> None: ...
+
+
 @torch.inference_mode()
 def stream_tokens(
     model,
@@ -72,8 +81,10 @@ def stream_tokens(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
+    constraint: Constraint | None = None,
 ) -> Iterator[int]:
     """Yield new token ids one at a time (batch of one); stops after an eos id or max_new_tokens.
+    `constraint` masks each step's logits before sampling (grammar-constrained decoding).
 
     Calls the model directly with a DynamicCache: no logits processors, stopping criteria or
     per-step bookkeeping of `generate`, which matters when one step takes a few milliseconds.
@@ -85,8 +96,13 @@ def stream_tokens(
     cache = DynamicCache(config=model.config)
     logits = model(input_ids=input_ids, cache=cache, use_cache=True, logits_to_keep=1).logits
     for _ in range(max_new_tokens):
-        token = sample_next_token(logits[:, -1].float(), temperature, top_k, top_p, generator)
+        step = logits[:, -1].float()
+        if constraint is not None:
+            constraint.mask_(step)
+        token = sample_next_token(step, temperature, top_k, top_p, generator)
         token_id = int(token)
+        if constraint is not None:
+            constraint.consume(token_id)
         yield token_id
         if token_id in eos_token_ids:
             return

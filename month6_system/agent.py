@@ -12,8 +12,9 @@ tool_choice is "none"), `tools` (the loop of loop.py), `generate` (the expert's 
 (the message and the answer into the transcript). A server tool's answer is written from its result
 (the calculator's number, month 5's cited evidence, the remembered message), never re-worded by the
 135M model, which misquotes numbers; a call to a client tool goes back to the client; a `tool` message
-from the client is given to the expert as data. Everything is scoped by `Turn.key`: its documents collection, transcript
-and traces.
+from the client is given to the expert as data. With `response_format`, the base model writes the answer
+under the schema's grammar (month 2's structured.py): it always parses and validates; tool results are its
+data. Everything is scoped by `Turn.key`: its documents collection, transcript and traces.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import torch
 
 from month2_llm_core.chat import Sampling
+from month2_llm_core.structured import ANY_OBJECT
 from month2_llm_core.toolcalls import ToolSpec, parse_answer
 from month4_moe.experts import GENERAL
 from month6_system.loop import LoopResult, run_tool_loop
@@ -132,9 +134,12 @@ class HybridAssistant:
         return result
 
     def check(self, turn: Turn) -> None:
-        if turn.response_format is not None:
-            raise BadTurn("response_format is not served by this assistant yet (constrained JSON decoding is "
-                          "month 6's open work); send the request without it")
+        schema = response_schema(turn.response_format)
+        if schema is not None:
+            from month2_llm_core.structured import schema_error
+
+            if why := schema_error(self.mixture.tokenizer, schema):
+                raise BadTurn(f"response_format: this schema cannot constrain decoding: {why}")
         last_user_text(turn.messages)
         with self._lock:
             registry = self._registry(turn)
@@ -168,23 +173,31 @@ class HybridAssistant:
             yield self._finish(turn, trace, None, [call], "tool_calls", conversation)
             return
         content = ""
-        if loop.runs:
+        schema = response_schema(turn.response_format)
+        _note_memory_and_documents(loop.runs, trace)
+        if loop.runs and schema is None:
             content = "\n".join(tool_answer(run) for run in loop.runs)
-            _note_memory_and_documents(loop.runs, trace)
             yield content
         else:
-            # A client tool's result is worded by the base model: the domain adapters never saw one (the Text
-            # expert answered the weather in Paris with '"Paris"', the base 'The weather in Paris is light rain.')
-            expert = GENERAL if answered_tool else decision.expert
+            # A client tool's result, and JSON output, are worded by the base model: the domain adapters never saw
+            # either (the Text expert answered the weather in Paris with '"Paris"', the base 'The weather in
+            # Paris is light rain.'). JSON is decoded under the schema's grammar, with the tools' results as data.
+            expert = GENERAL if answered_tool or schema is not None else decision.expert
             trace.data["answered_by"] = expert
+            messages = _expert_messages(turn.messages + _runs_as_messages(loop.runs), expert, schema)
+            if schema is not None:
+                trace.data["response_format"] = {"type": turn.response_format["type"],
+                                                 "decoding": "constrained by the schema's grammar (llguidance)"}
             with trace.stage("generate"):
                 backend = self.mixture.backend(expert)
-                sampling = Sampling(max_new_tokens=turn.max_tokens, temperature=turn.temperature, top_p=turn.top_p)
-                for delta in backend.stream(_expert_messages(turn.messages, expert), sampling):
+                sampling = Sampling(max_new_tokens=turn.max_tokens, temperature=turn.temperature, top_p=turn.top_p,
+                                    json_schema=schema)
+                for delta in backend.stream(messages, sampling):
                     content += delta
                     yield delta
         completion = len(self.mixture.tokenizer.encode(content, add_special_tokens=False))
-        finish = "length" if not loop.runs and completion >= turn.max_tokens else "stop"
+        generated = not loop.runs or schema is not None
+        finish = "length" if generated and completion >= turn.max_tokens else "stop"
         yield self._finish(turn, trace, content.strip(), [], finish, conversation, completion)
 
     def _registry(self, turn: Turn) -> Registry:
@@ -283,10 +296,36 @@ def _chat_messages(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
-def _expert_messages(messages: list[dict[str, Any]], expert: str) -> list[dict[str, str]]:
+def response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The JSON schema the answer must validate against (json_object: any object); None for plain text."""
+    kind = (response_format or {}).get("type", "text")
+    if kind == "json_object":
+        return ANY_OBJECT
+    if kind == "json_schema":
+        return response_format["json_schema"].get("schema") or ANY_OBJECT
+    return None
+
+
+def _runs_as_messages(runs: list[ToolRun]) -> list[dict[str, Any]]:
+    """Server tool runs as an OpenAI tool-call exchange, so that the model reads their results as data."""
+    calls = [{"id": f"run{i}", "type": "function", "function": {"name": run.name,
+                                                          "arguments": json.dumps(run.arguments, default=str)}}
+             for i, run in enumerate(runs)]
+    # the result as JSON: the model copies `"result": 36` into its JSON, where it misquoted "240*15/100 = 36"
+    results = [{"role": "tool", "tool_call_id": f"run{i}", "content": json.dumps(run.result, default=str)}
+               for i, run in enumerate(runs)]
+    return [{"role": "assistant", "content": None, "tool_calls": calls}, *results] if runs else []
+
+
+def _expert_messages(messages: list[dict[str, Any]], expert: str,
+                     schema: dict[str, Any] | None = None) -> list[dict[str, str]]:
     chat = _chat_messages(messages)
     if not chat or chat[0]["role"] != "system":
         chat = [{"role": "system", "content": SYSTEM.format(expert=expert)}, *chat]
+    if schema is not None:  # the grammar enforces the form; told the schema, the model also fills it sensibly
+        note = ("Answer with one JSON object." if schema is ANY_OBJECT else
+                f"Answer with one JSON object that follows this JSON schema: {json.dumps(schema)}")
+        chat[0] = {"role": "system", "content": chat[0]["content"] + "\n\n" + note}
     return chat
 
 

@@ -168,6 +168,16 @@ def test_openai_backend_streams_from_a_compatible_server(fake_server):
     assert sent["auth"] == "Bearer secret" and sent["messages"][0] == {"role": "system", "content": "You are terse."}
 
 
+def test_openai_backend_asks_the_server_for_schema_constrained_json(fake_server):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    backend = OpenAIBackend(fake_server)
+    assert "".join(backend.stream([{"role": "user", "content": "a city"}], Sampling(json_schema=schema)))
+    assert FakeOpenAI.requests[-1]["response_format"] == {"type": "json_schema",
+                                                          "json_schema": {"name": "answer", "schema": schema}}
+    list(backend.stream([{"role": "user", "content": "a city"}], Sampling()))
+    assert "response_format" not in FakeOpenAI.requests[-1]
+
+
 def test_openai_backend_reports_server_errors(fake_server):
     backend = OpenAIBackend(fake_server, model="no-such-model")
     session = ChatSession(backend, system="", context_window=512, sampling=Sampling(max_new_tokens=8))

@@ -132,7 +132,46 @@ def test_streamed_answer_matches_and_ends_with_its_trace(client):
     assert last.to_dict()["trace"]["expert"]["name"] and chunks[-1].usage.completion_tokens > 0
 
 
-@pytest.mark.conformance("response_format: 400 until constrained decoding lands", assistant="real")
-def test_response_format_is_refused_before_answering(client):
-    with pytest.raises(openai.BadRequestError, match="response_format"):
-        chat(client, "a JSON city", response_format={"type": "json_object"})
+PERSON = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+          "required": ["name", "age"], "additionalProperties": False}
+
+
+@pytest.mark.conformance("response_format json_object", assistant="real")
+def test_json_object_answers_parse(client):
+    answer, trace = chat(client, "Give me the capital of France as a JSON object.", max_tokens=64,
+                         response_format={"type": "json_object"})
+    assert answer.finish_reason == "stop" and isinstance(json.loads(answer.message.content), dict)
+    assert "llguidance" in trace["response_format"]["decoding"]
+
+
+@pytest.mark.conformance("response_format json_schema (SDK parse helper)", assistant="real")
+def test_json_schema_answers_validate_and_the_sdk_parses_them(client):
+    from pydantic import BaseModel
+
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    parsed = client.chat.completions.parse(model=MODEL, messages=[{"role": "user", "content": (
+        "Extract the person: Maria Lopez is 34 years old and lives in Madrid.")}], response_format=Person,
+        max_tokens=64)
+    assert parsed.choices[0].message.parsed == Person(name="Maria Lopez", age=34)
+    # a server tool's result is the JSON answer's data: the calculator's 36, not the model's arithmetic
+    number = {"type": "object", "properties": {"result": {"type": "number"}}, "required": ["result"],
+              "additionalProperties": False}
+    answer, trace = chat(client, "What is 15 percent of 240?", max_tokens=32, response_format={
+        "type": "json_schema", "json_schema": {"name": "number", "schema": number, "strict": True}})
+    assert tools_run(trace) == ["calculator"] and json.loads(answer.message.content) == {"result": 36}
+
+
+@pytest.mark.conformance("response_format streamed, and a schema it cannot enforce refused (400)", assistant="real")
+def test_streamed_json_validates_and_an_unenforceable_schema_is_refused(client):
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}
+    stream = client.chat.completions.create(model=MODEL, stream=True, max_tokens=64, response_format=fmt,
+                                            messages=[{"role": "user", "content": "Tom Berg is 51 years old."}])
+    value = json.loads("".join(c.choices[0].delta.content or "" for c in stream if c.choices))
+    assert set(value) == {"name", "age"} and isinstance(value["age"], int)
+    lookbehind = {"type": "object", "properties": {"code": {"type": "string", "pattern": "(?<=x)a"}}}
+    with pytest.raises(openai.BadRequestError, match="look-around"):
+        chat(client, "a code", response_format={"type": "json_schema",
+                                                "json_schema": {"name": "c", "schema": lookbehind}})
