@@ -1,4 +1,4 @@
-"""python -m month6_system {demo,serve,ingest} --help"""
+"""python -m month6_system {demo,serve,ingest,keys} --help"""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ COMMANDS = {
                                           "through the HTTP API, with traces"),
     "serve": Command("month6_system.serve", "serve the assistant over its OpenAI-compatible HTTP API (uvicorn)"),
     "ingest": Command("month6_system.ingest", "add PDF / Word / text documents to the assistant's store"),
+    "keys": Command("month6_system.keys", "create, revoke and list API keys (each key is its own scope of data)"),
 }
 
 

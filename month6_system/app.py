@@ -1,7 +1,11 @@
 """The OpenAI-compatible HTTP API over an `Assistant`: `create_app(settings, assistant)`.
 
 Routes: POST /v1/chat/completions (JSON, or SSE with `stream: true`), GET /v1/models[/{id}],
-POST /v1/embeddings, GET /v1/traces/{id}, /healthz, /readyz, /metrics (Prometheus).
+POST /v1/embeddings, GET /v1/traces/{id}, /v1/documents, /v1/memory, /healthz, /readyz, /metrics (Prometheus).
+
+API keys (keys.py): every /v1 route takes `Authorization: Bearer <key>` once a live key exists
+(`Settings.api_keys`); the key's name is the request's scope (`Turn.key`), and each route reads and
+writes only that scope's conversations, memory, traces and documents. A missing or wrong key is a 401.
 
 The server holds no conversation state: each request carries its messages, and the assistant (given,
 or built by `month6_system.agent.build_assistant(settings)` in the background so `/readyz` can say
@@ -25,20 +29,22 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from fastapi import FastAPI, Request, UploadFile
+from fastapi import Depends, FastAPI, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from month6_system import protocol as p
+from month6_system.keys import KeyStore
 from month6_system.settings import Settings
 from month6_system.sse import sse_stream
 from month6_system.turn import DEFAULT_KEY, Assistant, BadTurn, Turn, TurnResult
 
 OWNER = "hybrid-ai-six-months"
-ERRORS = {status: {"model": p.ErrorResponse} for status in (400, 404, 413, 500, 503)}
+ERRORS = {status: {"model": p.ErrorResponse} for status in (400, 401, 404, 413, 500, 503)}
 
 
 class Metrics:
@@ -56,21 +62,24 @@ class Metrics:
 
 
 class TraceStore:
-    """The last `limit` traces served, by id (the agent may keep a durable copy of its own)."""
+    """The last `limit` traces served, by id, each with the scope it belongs to (the agent may keep a
+    durable copy of its own)."""
 
     def __init__(self, limit: int) -> None:
-        self.limit, self._items, self._lock = limit, OrderedDict[str, dict[str, Any]](), threading.Lock()
+        self.limit, self._items, self._lock = limit, OrderedDict[str, tuple[str, dict[str, Any]]](), threading.Lock()
 
-    def put(self, trace_id: str, trace: dict[str, Any]) -> None:
+    def put(self, trace_id: str, key: str, trace: dict[str, Any]) -> None:
         with self._lock:
-            self._items[trace_id] = trace
+            self._items[trace_id] = (key, trace)
             self._items.move_to_end(trace_id)
             while len(self._items) > self.limit:
                 self._items.popitem(last=False)
 
-    def get(self, trace_id: str) -> dict[str, Any] | None:
+    def get(self, trace_id: str, key: str) -> dict[str, Any] | None:
+        """The trace, if scope `key` made it."""
         with self._lock:
-            return self._items.get(trace_id)
+            owner, trace = self._items.get(trace_id, (None, None))
+        return trace if owner == key else None
 
 
 class State:
@@ -78,6 +87,7 @@ class State:
         self.settings, self.assistant = settings, assistant
         self.load_error: str | None = None
         self.metrics, self.traces = Metrics(), TraceStore(settings.trace_limit)
+        self.keys = KeyStore(settings.data_dir)
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
 
@@ -173,16 +183,35 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     _add_error_handlers(app)
     _add_metrics_middleware(app, state.metrics)
+    bearer = HTTPBearer(auto_error=False, description="an API key from `python -m month6_system keys create NAME`")
+
+    def scope(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> str:
+        """The request's scope: the name of its API key, or the default scope while keys are not in use."""
+        mode = settings.api_keys
+        if mode == "off" or (mode == "auto" and not state.keys.any_live()):
+            return DEFAULT_KEY
+        if credentials is None:
+            raise p.APIError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+                                  "(keys come from `python -m month6_system keys create NAME`).",
+                             code="missing_api_key", headers={"WWW-Authenticate": "Bearer"})
+        name = state.keys.scope(credentials.credentials)
+        if name is None:
+            shown = credentials.credentials[:10] + "..." if len(credentials.credentials) > 10 else "<short>"
+            raise p.APIError(401, f"Incorrect or revoked API key provided: {shown}", code="invalid_api_key",
+                             headers={"WWW-Authenticate": "Bearer"})
+        return name
+
+    authenticated = [Depends(scope)]
 
     @app.post("/v1/chat/completions", response_model=p.ChatCompletion, responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
               "description": "a chat.completion, or with stream: true server-sent chat.completion.chunk events"},
         **ERRORS})
-    def chat_completions(body: p.ChatCompletionRequest) -> Any:
+    def chat_completions(body: p.ChatCompletionRequest, key: str = Depends(scope)) -> Any:
         p.check_model(body.model, [settings.model_name])
         p.check_chat_request(body)
         bot = state.ready_assistant()
-        turn = _turn(body, bot, settings)
+        turn = _turn(body, bot, settings, key)
         bot.check(turn)
         if body.stream:
             include_usage = body.stream_options is not None and body.stream_options.include_usage
@@ -191,7 +220,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         result = bot.run(turn)
         check_output(result, body)
-        trace_id = _keep_trace(result, state)
+        trace_id = _keep_trace(result, state, key)
         return p.ChatCompletion(
             id=_completion_id(), created=int(time.time()), model=settings.model_name,
             choices=[p.Choice(index=0, message=p.ResponseMessage(content=result.content,
@@ -199,17 +228,17 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
                               finish_reason=result.finish_reason)],
             usage=_usage(result), trace_id=trace_id, trace=result.trace)
 
-    @app.get("/v1/models", response_model=p.ModelList)
+    @app.get("/v1/models", response_model=p.ModelList, dependencies=authenticated, responses=ERRORS)
     def list_models() -> p.ModelList:
         return p.ModelList(data=_model_cards(settings))
 
-    @app.get("/v1/models/{model_id}", response_model=p.ModelCard, responses=ERRORS)
+    @app.get("/v1/models/{model_id}", response_model=p.ModelCard, dependencies=authenticated, responses=ERRORS)
     def get_model(model_id: str) -> p.ModelCard:
         cards = {card.id: card for card in _model_cards(settings)}
         p.check_model(model_id, cards)
         return cards[model_id]
 
-    @app.post("/v1/embeddings", response_model=p.EmbeddingList, responses=ERRORS)
+    @app.post("/v1/embeddings", response_model=p.EmbeddingList, dependencies=authenticated, responses=ERRORS)
     def embeddings(body: p.EmbeddingRequest) -> p.EmbeddingList:
         p.check_model(body.model, [settings.embedding_model])
         texts = [body.input] if isinstance(body.input, str) else body.input
@@ -227,8 +256,8 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
                                usage=p.EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
 
     @app.get("/v1/traces/{trace_id}", response_model=p.Trace, responses=ERRORS)
-    def get_trace(trace_id: str) -> p.Trace:
-        trace = state.traces.get(trace_id)
+    def get_trace(trace_id: str, key: str = Depends(scope)) -> p.Trace:
+        trace = state.traces.get(trace_id, key)
         if trace is None:
             raise p.APIError(404, f"no trace {trace_id!r} (the server keeps the last {settings.trace_limit})",
                              param="trace_id", code="trace_not_found")
@@ -240,14 +269,14 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
             raise p.APIError(501, "this assistant keeps no documents or memory", type="server_error")
         return records
 
-    @app.get("/v1/documents")
-    def list_documents() -> dict[str, Any]:
-        return {"object": "list", "data": records().documents(DEFAULT_KEY)}
+    @app.get("/v1/documents", responses=ERRORS)
+    def list_documents(key: str = Depends(scope)) -> dict[str, Any]:
+        return {"object": "list", "data": records().documents(key)}
 
     @app.post("/v1/documents", responses=ERRORS)
-    def upload_documents(files: list[UploadFile]) -> dict[str, Any]:
+    def upload_documents(files: list[UploadFile], key: str = Depends(scope)) -> dict[str, Any]:
         """Month 5's ingestion of the uploaded files; a file it cannot read is an error in the report, not a 4xx."""
-        folder = Path(settings.data_dir) / "uploads" / DEFAULT_KEY
+        folder = Path(settings.data_dir) / "uploads" / key
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for upload in files:
@@ -257,25 +286,25 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
                                  param="files")
             (folder / name).write_bytes(upload.file.read())
             paths.append(folder / name)
-        return records().add_documents(DEFAULT_KEY, paths)
+        return records().add_documents(key, paths)
 
     @app.delete("/v1/documents/{name}", responses=ERRORS)
-    def delete_document(name: str) -> dict[str, Any]:
+    def delete_document(name: str, key: str = Depends(scope)) -> dict[str, Any]:
         from shared.errors import UserError
 
         try:
-            records().delete_document(DEFAULT_KEY, name)
+            records().delete_document(key, name)
         except UserError as err:
             raise p.APIError(404, str(err), param="name", code="document_not_found") from None
         return {"id": name, "object": "document", "deleted": True}
 
-    @app.get("/v1/memory")
-    def list_memory() -> dict[str, Any]:
-        return {"object": "list", "data": records().memory(DEFAULT_KEY)}
+    @app.get("/v1/memory", responses=ERRORS)
+    def list_memory(key: str = Depends(scope)) -> dict[str, Any]:
+        return {"object": "list", "data": records().memory(key)}
 
-    @app.delete("/v1/memory")
-    def forget_memory() -> dict[str, Any]:
-        return {"object": "memory", "deleted": records().forget(DEFAULT_KEY)}
+    @app.delete("/v1/memory", responses=ERRORS)
+    def forget_memory(key: str = Depends(scope)) -> dict[str, Any]:
+        return {"object": "memory", "deleted": records().forget(key)}
 
     @app.get("/healthz", response_model=p.Health)
     def healthz() -> p.Health:
@@ -298,7 +327,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(p.APIError)
     async def api_error(request: Request, err: p.APIError) -> JSONResponse:
-        return JSONResponse(err.body(), status_code=err.status)
+        return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -336,7 +365,7 @@ def _add_metrics_middleware(app: FastAPI, metrics: Metrics) -> None:
         return response
 
 
-def _turn(body: p.ChatCompletionRequest, bot: Assistant, settings: Settings) -> Turn:
+def _turn(body: p.ChatCompletionRequest, bot: Assistant, settings: Settings, key: str = DEFAULT_KEY) -> Turn:
     """The request as the assistant's `Turn`, after the context-window check (no silent truncation)."""
     messages = body.plain_messages()
     prompt = bot.count_tokens(messages)
@@ -360,6 +389,7 @@ def _turn(body: p.ChatCompletionRequest, bot: Assistant, settings: Settings) -> 
         max_tokens=budget,
         temperature=body.temperature if body.temperature is not None else 0.0,
         top_p=body.top_p if body.top_p is not None else 1.0,
+        key=key,
         conversation=(body.metadata or {}).get("conversation_id", ""),
     )
 
@@ -441,7 +471,7 @@ def _stream_events(bot: Assistant, turn: Turn, body: p.ChatCompletionRequest, st
                                                             function=p.FunctionDelta(name=call.name, arguments=""))]))
             yield chunk(p.Delta(tool_calls=[p.ToolCallDelta(index=index,
                                                             function=p.FunctionDelta(arguments=call.arguments))]))
-        trace_id = _keep_trace(result, state)
+        trace_id = _keep_trace(result, state, turn.key)
         yield chunk(p.Delta(), result.finish_reason, trace_id=trace_id, trace=result.trace)
         if include_usage:
             yield p.ChatCompletionChunk(id=cid, created=created, model=model, choices=[],
@@ -454,9 +484,9 @@ def _stream_events(bot: Assistant, turn: Turn, body: p.ChatCompletionRequest, st
         yield p.APIError(500, f"internal error: {type(err).__name__}", type="server_error").body()
 
 
-def _keep_trace(result: TurnResult, state: State) -> str:
+def _keep_trace(result: TurnResult, state: State, key: str) -> str:
     trace_id = result.trace_id or f"trace-{uuid.uuid4().hex}"
-    state.traces.put(trace_id, result.trace)
+    state.traces.put(trace_id, key, result.trace)
     state.metrics.tokens.labels("prompt").inc(result.usage.prompt_tokens)
     state.metrics.tokens.labels("completion").inc(result.usage.completion_tokens)
     return trace_id

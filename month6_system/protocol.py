@@ -39,9 +39,10 @@ class APIError(Exception):
     """An error the server answers with OpenAI's error body and an HTTP status."""
 
     def __init__(self, status: int, message: str, type: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None) -> None:
+                 param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.detail = status, ErrorDetail(message=message, type=type, param=param, code=code)
+        self.headers = headers  # e.g. WWW-Authenticate on a 401
 
     def body(self) -> dict[str, Any]:
         return ErrorResponse(error=self.detail).model_dump()

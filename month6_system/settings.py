@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     trace_limit: int = Field(1000, ge=1, description="recent traces kept in memory for /v1/traces/{id}")
     max_tool_steps: int = Field(4, ge=1, le=16, description="server tool runs one request may make")
     toolcall_adapter: str = Field("", description="tool-call LoRA folder (default: month 2's toolcall-mixed-lora)")
+    api_keys: str = Field("auto", pattern="^(auto|required|off)$",
+                          description="auto: a Bearer key is needed once `keys create` made a live one; "
+                                      "required: always; off: never (every request is the default scope)")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
 
     @classmethod

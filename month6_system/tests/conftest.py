@@ -132,14 +132,16 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(request) -> Iterator[LiveServer]:
-    """The app with a scripted assistant (or `server_assistant`, `server_settings` of the module) on loopback."""
+def live_server(request, tmp_path_factory) -> Iterator[LiveServer]:
+    """The app with a scripted assistant (or `server_assistant`, `server_settings` of the module) on loopback,
+    its data (API keys, uploads) in a fresh folder unless the module's settings name one."""
     from month6_system.app import create_app
     from month6_system.serve import start_in_thread
     from month6_system.settings import Settings
 
     assistant = getattr(request.module, "server_assistant", ScriptedAssistant)()
-    settings = Settings(**getattr(request.module, "server_settings", {}))
+    settings = Settings(**{"data_dir": tmp_path_factory.mktemp("month6-data"),
+                           **getattr(request.module, "server_settings", {})})
     app = create_app(settings, assistant)
     background = start_in_thread(app)
     yield LiveServer(background.url, app, assistant)
