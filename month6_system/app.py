@@ -26,10 +26,10 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jsonschema
-from fastapi import Depends, FastAPI, Request, Security, UploadFile
+from fastapi import Depends, FastAPI, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -44,6 +44,8 @@ from month6_system.sse import sse_stream
 from month6_system.turn import DEFAULT_KEY, Assistant, BadTurn, Turn, TurnResult
 
 OWNER = "hybrid-ai-six-months"
+# module level: the route signatures' annotations are resolved against the module's globals
+BEARER = HTTPBearer(auto_error=False, description="an API key from `python -m month6_system keys create NAME`")
 ERRORS = {status: {"model": p.ErrorResponse} for status in (400, 401, 404, 413, 500, 503)}
 
 
@@ -183,9 +185,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     _add_error_handlers(app)
     _add_metrics_middleware(app, state.metrics)
-    bearer = HTTPBearer(auto_error=False, description="an API key from `python -m month6_system keys create NAME`")
-
-    def scope(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> str:
+    def scope(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> str:
         """The request's scope: the name of its API key, or the default scope while keys are not in use."""
         mode = settings.api_keys
         if mode == "off" or (mode == "auto" and not state.keys.any_live()):

@@ -134,7 +134,7 @@ def test_once_a_key_exists_every_v1_route_needs_one(live_server, keys):
 
 @pytest.mark.conformance("API keys: traces, documents and memory scoped per key")
 def test_each_key_sees_only_its_own_traces_documents_and_memory(live_server, keys, tmp_path):
-    a, b = client(live_server, keys["a"]), client(live_server, keys["b"])
+    b = client(live_server, keys["b"])
     trace_b = ask(b, "the secret plan").to_dict()["trace_id"]
     with httpx.Client(base_url=live_server.url, timeout=60) as http:
         def as_(who: str) -> dict[str, str]:
