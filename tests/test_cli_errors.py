@@ -83,6 +83,7 @@ CASES = [
     ("month6_system", ["demo", "--port", "-1"], "port: Input should be greater than or equal to 0"),
     ("month6_system", ["ingest", "/nonexistent", "--data-dir", "{bad}/m6"], "no such file or folder"),
     ("month6_system", ["ingest", "--data-dir", "{bad}/m6"], "nothing to ingest"),
+    ("month6_system", ["keys", "revoke", "nobody", "--data-dir", "{bad}/m6"], "no live key named 'nobody'"),
 ]
 
 
