@@ -185,6 +185,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     _add_error_handlers(app)
     _add_metrics_middleware(app, state.metrics)
+
     def scope(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> str:
         """The request's scope: the name of its API key, or the default scope while keys are not in use."""
         mode = settings.api_keys
@@ -365,7 +366,7 @@ def _add_metrics_middleware(app: FastAPI, metrics: Metrics) -> None:
         return response
 
 
-def _turn(body: p.ChatCompletionRequest, bot: Assistant, settings: Settings, key: str = DEFAULT_KEY) -> Turn:
+def _turn(body: p.ChatCompletionRequest, bot: Assistant, settings: Settings, key: str) -> Turn:
     """The request as the assistant's `Turn`, after the context-window check (no silent truncation)."""
     messages = body.plain_messages()
     prompt = bot.count_tokens(messages)

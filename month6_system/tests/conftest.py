@@ -104,6 +104,21 @@ class ScriptedAssistant:
                                     last_word))
 
 
+class ScriptedWithRecords(ScriptedAssistant):
+    """The scripted assistant with real records under `data_dir`: a transcript and month 5's store (hashing
+    embedder), for the routes /v1/documents and /v1/memory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from month5_rag.rag import Rag, RagConfig
+        from month6_system.records import Records
+        from month6_system.storage import SqliteStorage
+
+        super().__init__()
+        self.storage = SqliteStorage(data_dir / "assistant.sqlite")
+        self.records = Records(Rag(RagConfig(store="chroma", store_dir=str(data_dir / "store"),
+                                             embedding_model="hashing", progress=False)), self.storage)
+
+
 def _instance(schema: dict[str, Any], text: str) -> Any:
     """A value valid under a simple schema (objects, arrays, enums, scalars), built from `text`."""
     if "enum" in schema:

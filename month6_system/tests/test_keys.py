@@ -14,9 +14,7 @@ import httpx
 import pytest
 
 from month6_system.keys import PREFIX, KeyStore
-from month6_system.records import Records
-from month6_system.storage import SqliteStorage
-from month6_system.tests.conftest import ScriptedAssistant
+from month6_system.tests.conftest import ScriptedAssistant, ScriptedWithRecords
 from shared.errors import UserError
 
 openai = pytest.importorskip("openai")
@@ -25,17 +23,8 @@ DATA = Path(tempfile.mkdtemp(prefix="month6-keys-"))
 server_settings = {"data_dir": DATA}
 
 
-class AssistantWithRecords(ScriptedAssistant):
-    def __init__(self) -> None:
-        from month5_rag.rag import Rag, RagConfig
-
-        super().__init__()
-        self.storage = SqliteStorage(DATA / "assistant.sqlite")
-        self.records = Records(Rag(RagConfig(store="chroma", store_dir=str(DATA / "store"), embedding_model="hashing",
-                                             progress=False)), self.storage)
-
-
-server_assistant = AssistantWithRecords
+def server_assistant() -> ScriptedWithRecords:
+    return ScriptedWithRecords(DATA)
 
 
 # -- the store --------------------------------------------------------------------------------------
