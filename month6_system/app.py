@@ -6,6 +6,9 @@ POST /v1/embeddings, GET /v1/traces/{id}, /v1/documents, /v1/memory, /healthz, /
 API keys (keys.py): every /v1 route takes `Authorization: Bearer <key>` once a live key exists
 (`Settings.api_keys`); the key's name is the request's scope (`Turn.key`), and each route reads and
 writes only that scope's conversations, memory, traces and documents. A missing or wrong key is a 401.
+Limits: a body over `max_body_bytes` is a 413; a scope over its rate (`rate_limit_per_minute`, a token
+bucket per key) a 429 with `Retry-After`; no CORS headers unless `cors_origins` names the sites allowed; a
+500 names the exception's type only, never its message or a stack trace.
 
 The server holds no conversation state: each request carries its messages, and the assistant (given,
 or built by `month6_system.agent.build_assistant(settings)` in the background so `/readyz` can say
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import math
 import threading
 import time
 import uuid
@@ -31,6 +36,7 @@ from typing import Annotated, Any
 import jsonschema
 from fastapi import Depends, FastAPI, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -39,14 +45,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from month6_system import protocol as p
 from month6_system.keys import KeyStore
+from month6_system.limits import RateLimiter
 from month6_system.settings import Settings
 from month6_system.sse import sse_stream
 from month6_system.turn import DEFAULT_KEY, Assistant, BadTurn, Turn, TurnResult
 
+log = logging.getLogger(__name__)
 OWNER = "hybrid-ai-six-months"
 # module level: the route signatures' annotations are resolved against the module's globals
 BEARER = HTTPBearer(auto_error=False, description="an API key from `python -m month6_system keys create NAME`")
-ERRORS = {status: {"model": p.ErrorResponse} for status in (400, 401, 404, 413, 500, 503)}
+ERRORS = {status: {"model": p.ErrorResponse} for status in (400, 401, 404, 413, 429, 500, 503)}
 
 
 class Metrics:
@@ -90,6 +98,8 @@ class State:
         self.load_error: str | None = None
         self.metrics, self.traces = Metrics(), TraceStore(settings.trace_limit)
         self.keys = KeyStore(settings.data_dir)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst) \
+            if settings.rate_limit_per_minute else None
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
 
@@ -135,15 +145,49 @@ class BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.limit:
             await self._too_large(send)
             return
-        seen, started = 0, False
+        seen, started, over = 0, False, False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
+                over = True
+                raise _TooLarge  # FastAPI turns errors while reading the body into a 400: see `tracked`
             return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if over and not started:
+                return  # the app's answer to a cut-off body; the 413 goes out instead
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _TooLarge:
+            pass
+        if over and not started:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        error = p.APIError(413, f"the request body is over the server's limit of {self.limit} bytes",
+                           code="request_too_large")
+        await JSONResponse(error.body(), status_code=413)({"type": "http"}, _no_receive, send)
+
+
+class ServerErrors:
+    """A 500 in OpenAI's error shape for an exception no handler took. It names the exception's type only:
+    the message and the stack trace go to the server's log, never to the client."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
 
         async def tracked(message: Message) -> None:
             nonlocal started
@@ -151,15 +195,12 @@ class BodyLimit:
             await send(message)
 
         try:
-            await self.app(scope, counted, tracked)
-        except _TooLarge:
+            await self.app(scope, receive, tracked)
+        except Exception as err:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
-                await self._too_large(send)
-
-    async def _too_large(self, send: Send) -> None:
-        error = p.APIError(413, f"the request body is over the server's limit of {self.limit} bytes",
-                           code="request_too_large")
-        await JSONResponse(error.body(), status_code=413)({"type": "http"}, _no_receive, send)
+                error = p.APIError(500, f"internal error: {type(err).__name__}", type="server_error")
+                await JSONResponse(error.body(), status_code=500)(scope, receive, send)
 
 
 class _TooLarge(Exception):
@@ -183,11 +224,26 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
                   description="OpenAI-compatible API of the month-6 Enterprise Hybrid Assistant.")
     app.state.hybrid = state
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.cors_origins:  # closed by default: no CORS headers, so other sites' pages cannot read answers
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(ServerErrors)  # inside the metrics middleware, which counts its 500s
     _add_error_handlers(app)
     _add_metrics_middleware(app, state.metrics)
 
     def scope(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> str:
-        """The request's scope: the name of its API key, or the default scope while keys are not in use."""
+        """The request's scope (the name of its API key, or the default scope while keys are not in use),
+        within the scope's rate limit."""
+        name = authenticate(credentials)
+        wait = state.limiter.take(name) if state.limiter is not None else 0.0
+        if wait > 0:
+            raise p.APIError(429, f"Rate limit reached for key {name!r}: {settings.rate_limit_per_minute} requests "
+                                  f"per minute (bursts of {settings.rate_limit_burst}). Try again in {wait:.1f} s.",
+                             type="requests", code="rate_limit_exceeded",
+                             headers={"Retry-After": str(math.ceil(wait))})
+        return name
+
+    def authenticate(credentials: HTTPAuthorizationCredentials | None) -> str:
         mode = settings.api_keys
         if mode == "off" or (mode == "auto" and not state.keys.any_live()):
             return DEFAULT_KEY
@@ -349,10 +405,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def bad_turn(request: Request, err: BadTurn) -> JSONResponse:
         return JSONResponse(p.APIError(400, str(err)).body(), status_code=400)
 
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, err: Exception) -> JSONResponse:
-        error = p.APIError(500, f"internal error: {type(err).__name__}", type="server_error")
-        return JSONResponse(error.body(), status_code=500)
 
 
 def _add_metrics_middleware(app: FastAPI, metrics: Metrics) -> None:

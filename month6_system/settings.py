@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     api_keys: str = Field("auto", pattern="^(auto|required|off)$",
                           description="auto: a Bearer key is needed once `keys create` made a live one; "
                                       "required: always; off: never (every request is the default scope)")
+    rate_limit_per_minute: int = Field(600, ge=0, description="requests a minute per API key on /v1 routes "
+                                                                "(0: no limit); over it: 429 with Retry-After")
+    rate_limit_burst: int = Field(60, ge=1, description="requests a key may send at once before the rate applies")
+    cors_origins: list[str] = Field(default_factory=list,
+                                    description="origins a browser page may call the API from (default none: "
+                                                "the web page at / is same-origin and needs no CORS)")
+    generation_timeout_s: float = Field(120.0, gt=0, description="a longer generation stops there "
+                                                                  "(finish_reason length, the trace says why)")
+    tool_timeout_s: float = Field(10.0, gt=0, description="a server tool's run stops there (its result: an error)")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
 
     @classmethod

@@ -175,3 +175,19 @@ def test_streamed_json_validates_and_an_unenforceable_schema_is_refused(client):
     with pytest.raises(openai.BadRequestError, match="look-around"):
         chat(client, "a code", response_format={"type": "json_schema",
                                                 "json_schema": {"name": "c", "schema": lookbehind}})
+
+
+@pytest.mark.conformance("generation stops at generation_timeout_s: finish_reason length", assistant="real")
+def test_generation_stops_at_its_timeout(client, live_server):
+    assistant = live_server.assistant
+    saved, assistant.generation_timeout_s = assistant.generation_timeout_s, 0.0
+    try:
+        response = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Tell me a long story about a dragon."}],
+            metadata={"conversation_id": "timeout"}, max_tokens=64)
+    finally:
+        assistant.generation_timeout_s = saved
+    trace = response.to_dict()["trace"]
+    assert "generate" in trace["stages_s"] and trace["generation_timeout_s"] == 0.0
+    assert response.choices[0].finish_reason == "length"
+    assert 0 < response.usage.completion_tokens < 64  # cut after the first piece, not at max_tokens
