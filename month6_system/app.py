@@ -34,13 +34,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jsonschema
-from fastapi import Depends, FastAPI, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from month6_system import protocol as p
@@ -331,7 +333,8 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         return {"object": "list", "data": records().documents(key)}
 
     @app.post("/v1/documents", responses=ERRORS)
-    def upload_documents(files: list[UploadFile], key: str = Depends(scope)) -> dict[str, Any]:
+    def upload_documents(files: Annotated[list[UploadFile], File(min_length=1)],
+                         key: str = Depends(scope)) -> dict[str, Any]:
         """Month 5's ingestion of the uploaded files; a file it cannot read is an error in the report, not a 4xx."""
         folder = Path(settings.data_dir) / "uploads" / key
         folder.mkdir(parents=True, exist_ok=True)
@@ -347,12 +350,9 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
 
     @app.delete("/v1/documents/{name}", responses=ERRORS)
     def delete_document(name: str, key: str = Depends(scope)) -> dict[str, Any]:
-        from shared.errors import UserError
-
-        try:
-            records().delete_document(key, name)
-        except UserError as err:
-            raise p.APIError(404, str(err), param="name", code="document_not_found") from None
+        if not records().delete_document(key, name):
+            raise p.APIError(404, f"no document named {name!r}; GET /v1/documents lists this key's documents",
+                             param="name", code="document_not_found")
         return {"id": name, "object": "document", "deleted": True}
 
     @app.get("/v1/memory", responses=ERRORS)
@@ -392,19 +392,32 @@ def _add_error_handlers(app: FastAPI) -> None:
                   for e in err.errors()]
         if any(e["type"] == "json_invalid" for e in errors):
             error = p.APIError(400, "the request body is not valid JSON")
-        else:
-            error = p.validation_error(errors, err.body)
+        else:  # a multipart body comes as FormData: its field names are the parameters
+            body = dict(err.body) if isinstance(err.body, FormData) else err.body
+            error = p.validation_error(errors, body)
         return JSONResponse(error.body(), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
         error = p.APIError(err.status_code, str(err.detail))
-        return JSONResponse(error.body(), status_code=err.status_code, headers=err.headers)
+        headers = dict(err.headers or {})
+        if err.status_code == 405:  # Starlette's Allow names the first route on the path only
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return JSONResponse(error.body(), status_code=err.status_code, headers=headers)
 
     @app.exception_handler(BadTurn)
     async def bad_turn(request: Request, err: BadTurn) -> JSONResponse:
         return JSONResponse(p.APIError(400, str(err)).body(), status_code=400)
 
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the routes on the request's path take."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _add_metrics_middleware(app: FastAPI, metrics: Metrics) -> None:

@@ -33,10 +33,14 @@ class Records:
             files = self.rag.files(key) if key in self.rag.collections() else []
         return [{"name": Path(f["path"]).name, **f} for f in files]
 
-    def delete_document(self, key: str, name: str) -> None:
-        """Raises shared.errors.UserError when the key has no such document."""
+    def delete_document(self, key: str, name: str) -> int:
+        """Deletes the key's documents of that file name (a plain name, never a path); how many it deleted."""
         with self.lock:
-            self.rag.delete(name, key)
+            files = self.rag.files(key) if key in self.rag.collections() else []
+            paths = [f["path"] for f in files if Path(f["path"]).name == name]
+            for path in paths:  # the stored path: month 5 never reads `name` as a path of this machine
+                self.rag.delete(path, key)
+        return len(paths)
 
     def memory(self, key: str) -> list[dict[str, Any]]:
         return [asdict(m) for m in self.storage.messages(key)]
