@@ -200,6 +200,7 @@ class HybridAssistant:
         content = ""
         schema = response_schema(turn.response_format)
         _note_memory_and_documents(loop.runs, trace)
+        self._remember_question(turn, trace, conversation)  # before the first byte of the answer goes out
         if loop.runs and schema is None:
             content = "\n".join(tool_answer(run) for run in loop.runs)
             yield content
@@ -227,7 +228,7 @@ class HybridAssistant:
         generated = not loop.runs or schema is not None
         cut = generated and (completion >= turn.max_tokens or "generation_timeout_s" in trace.data)
         finish = "length" if cut else "stop"
-        yield self._finish(turn, trace, content.strip(), [], finish, conversation, completion)
+        yield self._finish(turn, trace, content.strip(), [], finish, conversation, completion, question_stored=True)
 
     def _registry(self, turn: Turn) -> Registry:
         collection = turn.key if self.rag is not None and turn.key in self.rag.collections() else None
@@ -276,14 +277,22 @@ class HybridAssistant:
 
         return run_tool_loop(text, policy, registry, self.max_tool_steps, on_run=record)
 
-    def _finish(self, turn: Turn, trace: Trace, content: str | None, calls: list[ToolCall], finish: str,
-                conversation: str, completion: int = 0) -> TurnResult:
-        # stored after the tools ran, so that a recall never finds the question it answers
-        with trace.stage("remember"):
-            if turn.messages[-1].get("role") == "user":
+    def _remember_question(self, turn: Turn, trace: Trace, conversation: str) -> None:
+        """The user's message into the transcript: after the tools ran, so that a recall never finds the
+        question it answers, and before any of the answer is sent, so that an answer the client saw begin
+        always has its question stored (a kill -9 mid-stream loses only the unfinished answer)."""
+        if turn.messages[-1].get("role") == "user":
+            with trace.stage("remember"):
                 self.storage.append_message(turn.key, conversation, "user", turn.messages[-1].get("content") or "")
-            if content:
-                self.storage.append_message(turn.key, conversation, "assistant", content)
+
+    def _finish(self, turn: Turn, trace: Trace, content: str | None, calls: list[ToolCall], finish: str,
+                conversation: str, completion: int = 0, question_stored: bool = False) -> TurnResult:
+        """The result; the answer is stored (with its trace id) before the server sends its final chunk."""
+        if not question_stored:
+            self._remember_question(turn, trace, conversation)
+        if content:
+            with trace.stage("remember"):
+                self.storage.append_message(turn.key, conversation, "assistant", content, trace.id)
         usage = Usage(self.count_tokens(turn.messages), completion)
         result = TurnResult(content, calls, finish, usage, trace.as_dict(), trace.id)
         self.storage.put_trace(trace.id, turn.key, result.trace)

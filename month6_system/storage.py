@@ -21,16 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL, conversation TEXT NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL, created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_by_key ON messages (key, conversation, id);
-CREATE TABLE IF NOT EXISTS traces (
-    id TEXT PRIMARY KEY, key TEXT NOT NULL, trace TEXT NOT NULL, created REAL NOT NULL
-);
-"""
+from shared.migrations import migrate
+
+MIGRATIONS = Path(__file__).parent / "migrations"  # versioned SQL, applied in order (shared.migrations)
 _WORD = re.compile(r"\w+")
 
 
@@ -42,10 +35,12 @@ class StoredMessage:
     role: str
     content: str
     created: float
+    trace_id: str | None = None  # an answer's trace
 
 
 class Storage(Protocol):
-    def append_message(self, key: str, conversation: str, role: str, content: str) -> int: ...
+    def append_message(self, key: str, conversation: str, role: str, content: str,
+                       trace_id: str | None = None) -> int: ...
 
     def messages(self, key: str, conversation: str | None = None) -> list[StoredMessage]: ...
 
@@ -60,7 +55,9 @@ class Storage(Protocol):
 
 
 class SqliteStorage:
-    """`Storage` in one SQLite file (WAL, one connection guarded by a lock: safe across the server's threads)."""
+    """`Storage` in one SQLite file (WAL, one connection guarded by a lock: safe across the server's threads).
+    Each write is committed before the call returns (synchronous=FULL: also through a power cut), so what the
+    server acknowledged survives a kill -9."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -71,17 +68,19 @@ class SqliteStorage:
         with self._lock, self._db:
             if str(path) != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
+            self._db.execute("PRAGMA synchronous=FULL")
+        migrate(self._db, MIGRATIONS)
 
-    def append_message(self, key: str, conversation: str, role: str, content: str) -> int:
+    def append_message(self, key: str, conversation: str, role: str, content: str,
+                       trace_id: str | None = None) -> int:
         with self._lock, self._db:
             cur = self._db.execute(
-                "INSERT INTO messages (key, conversation, role, content, created) VALUES (?, ?, ?, ?, ?)",
-                (key, conversation, role, content, time.time()))
+                "INSERT INTO messages (key, conversation, role, content, created, trace_id) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, conversation, role, content, time.time(), trace_id))
             return int(cur.lastrowid)
 
     def messages(self, key: str, conversation: str | None = None) -> list[StoredMessage]:
-        sql, args = "SELECT * FROM messages WHERE key = ?", [key]
+        sql, args = "SELECT id, key, conversation, role, content, created, trace_id FROM messages WHERE key = ?", [key]
         if conversation is not None:
             sql, args = sql + " AND conversation = ?", [*args, conversation]
         with self._lock:
