@@ -25,16 +25,13 @@ from pathlib import Path
 
 from month6_system.turn import DEFAULT_KEY
 from shared.errors import UserError
+from shared.migrations import migrate
 
 PREFIX = "sk-hyb-"
 KEYS_FILE = "keys.sqlite"
 # a scope is also a month-5 (Chroma) collection name: 3-63 characters, alphanumeric at both ends
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, created REAL NOT NULL, revoked REAL
-);
-"""
+MIGRATIONS = Path(__file__).parent / "migrations" / "keys"  # versioned SQL (shared.migrations)
 
 
 @dataclass(frozen=True)
@@ -63,7 +60,8 @@ class KeyStore:
             db = sqlite3.connect(str(self.path), check_same_thread=False)
             with db:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
+                db.execute("PRAGMA synchronous=FULL")
+            migrate(db, MIGRATIONS)
             self._db = db
         return self._db
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from shared.migrations import migrate
 
-MIGRATIONS = Path(__file__).parent / "migrations"  # versioned SQL, applied in order (shared.migrations)
+MIGRATIONS = Path(__file__).parent / "migrations" / "assistant"  # versioned SQL, applied in order (shared.migrations)
 _WORD = re.compile(r"\w+")
 
 
