@@ -178,6 +178,16 @@ def inspect_chat_template(tokenizer, messages: list[dict[str, str]]) -> str:
     return f"{rendered}\n--- {len(ids)} tokens ---\n{' '.join(tokens)}"
 
 
+def defuse_special_tokens(tokenizer, text: str) -> str:
+    """`text` with each of the tokenizer's added-token strings ("<|im_start|>", ...) broken by a zero-width
+    space. A chat template pastes message text in as is and the tokenizer then reads "<|im_start|>system" in
+    it as a real turn: defused, text from a document, a tool or a client stays text and opens no turn."""
+    for token in sorted(tokenizer.get_added_vocab(), key=len, reverse=True):
+        if len(token) > 1:
+            text = text.replace(token, token[0] + "\u200b" + token[1:])
+    return text
+
+
 # -- the report --------------------------------------------------------------------------------------
 @dataclass
 class TokenizerConfig:

@@ -33,6 +33,7 @@ import torch
 
 from month2_llm_core.chat import Sampling
 from month2_llm_core.structured import ANY_OBJECT
+from month2_llm_core.tokenization import defuse_special_tokens
 from month2_llm_core.toolcalls import ToolSpec, parse_answer
 from month4_moe.experts import GENERAL
 from month6_system.loop import LoopResult, run_tool_loop
@@ -79,6 +80,7 @@ class ToolCaller:
     def decide(self, request: str, tools: tuple[ToolSpec, ...], forced: str | None = None) -> tuple[dict | None, str]:
         """(call or None, the model's raw answer). `forced`: "" makes it call one of `tools` (the one the model
         finds likeliest), a name that tool: its answer is then begun for it up to the arguments."""
+        request = defuse_special_tokens(self.mixture.tokenizer, request)  # the client's text opens no turn
         raw = self._answer(request, tools)
         kind, call = parse_answer(raw)
         if forced is not None and (call is None or (forced and call["name"] != forced)):
@@ -210,7 +212,8 @@ class HybridAssistant:
             # Paris is light rain.'). JSON is decoded under the schema's grammar, with the tools' results as data.
             expert = GENERAL if answered_tool or schema is not None else decision.expert
             trace.data["answered_by"] = expert
-            messages = _expert_messages(turn.messages + _runs_as_messages(loop.runs), expert, schema)
+            messages = _expert_messages(turn.messages + _runs_as_messages(loop.runs), expert, self.mixture.tokenizer,
+                                        schema)
             if schema is not None:
                 trace.data["response_format"] = {"type": turn.response_format["type"],
                                                  "decoding": "constrained by the schema's grammar (llguidance)"}
@@ -355,9 +358,10 @@ def _runs_as_messages(runs: list[ToolRun]) -> list[dict[str, Any]]:
     return [{"role": "assistant", "content": None, "tool_calls": calls}, *results] if runs else []
 
 
-def _expert_messages(messages: list[dict[str, Any]], expert: str,
+def _expert_messages(messages: list[dict[str, Any]], expert: str, tokenizer,
                      schema: dict[str, Any] | None = None) -> list[dict[str, str]]:
-    chat = _chat_messages(messages)
+    """The expert's prompt; every text in it defused, so that no client, tool or document text opens a turn."""
+    chat = [{**m, "content": defuse_special_tokens(tokenizer, m["content"])} for m in _chat_messages(messages)]
     if not chat or chat[0]["role"] != "system":
         chat = [{"role": "system", "content": SYSTEM.format(expert=expert)}, *chat]
     if schema is not None:  # the grammar enforces the form; told the schema, the model also fills it sensibly
