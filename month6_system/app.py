@@ -37,8 +37,9 @@ import jsonschema
 from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -56,6 +57,10 @@ log = logging.getLogger(__name__)
 OWNER = "hybrid-ai-six-months"
 # module level: the route signatures' annotations are resolved against the module's globals
 BEARER = HTTPBearer(auto_error=False, description="an API key from `python -m month6_system keys create NAME`")
+WEB = Path(__file__).with_name("web")
+# The page runs only its own script and talks only to this server; no other site may frame it.
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 ERRORS = {status: {"model": p.ErrorResponse} for status in (400, 401, 404, 413, 429, 500, 503)}
 
 
@@ -373,6 +378,13 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
             return p.Health(status="ready")
         detail = f"failed to load: {state.load_error}" if state.load_error else "loading the assistant"
         return JSONResponse(p.Health(status="not ready", detail=detail).model_dump(), status_code=503)
+
+    @app.get("/", include_in_schema=False)
+    def chat_page() -> FileResponse:
+        """The web chat page (web/): it calls the /v1 routes with the key typed into it."""
+        return FileResponse(WEB / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/web", StaticFiles(directory=WEB), name="web")
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:

@@ -217,3 +217,13 @@ def test_a_generation_stops_at_its_deadline_and_closes_the_model_stream():
     assert deadline.expired and closed == [True]
     quick = Deadline(1000.0, clock=lambda: now[0])
     assert "".join(quick.cut(iter(["a", "b"]))) == "ab" and not quick.expired
+
+
+def test_the_chat_page_is_served_with_a_strict_content_security_policy(http):
+    page = http.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"] and "unsafe" not in page.text
+    assert page.headers["x-content-type-options"] == "nosniff"
+    script = http.get("/web/app.js")
+    assert script.status_code == 200 and "textContent" in script.text and "innerHTML" not in script.text
+    assert http.get("/web/../app.py").status_code == 404
