@@ -587,6 +587,13 @@ class MixtureOfAdapters:
                 self.model.set_adapter(expert)
                 yield
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """The model to the block alone, adapters left as they are: for one forward over a batch that mixes
+        experts (peft's `adapter_names`, one adapter per row), which `use` cannot express."""
+        with self._lock:
+            yield
+
     def add_merged(self, name: str = "merged", experts: list[str] | None = None) -> str:
         """Add one adapter that is the sum of the experts' updates (what merging all into the weights gives)."""
         experts = experts or self.experts

@@ -36,6 +36,7 @@ from month2_llm_core.structured import ANY_OBJECT
 from month2_llm_core.tokenization import defuse_special_tokens
 from month2_llm_core.toolcalls import ToolSpec, parse_answer
 from month4_moe.experts import GENERAL
+from month6_system.batching import GenerationBatcher
 from month6_system.loop import LoopResult, run_tool_loop
 from month6_system.records import Records
 from month6_system.settings import Settings
@@ -76,6 +77,7 @@ class ToolCaller:
 
     mixture: Any  # month4_moe.experts.MixtureOfAdapters holding the TOOLCALL_ADAPTER adapter
     max_new_tokens: int = 64
+    batcher: GenerationBatcher | None = None  # concurrent requests' decisions decoded in one batch
 
     def decide(self, request: str, tools: tuple[ToolSpec, ...], forced: str | None = None) -> tuple[dict | None, str]:
         """(call or None, the model's raw answer). `forced`: "" makes it call one of `tools` (the one the model
@@ -91,6 +93,13 @@ class ToolCaller:
 
     def _answer(self, request: str, tools: tuple[ToolSpec, ...], prefix: str = "") -> str:
         from month2_llm_core.toolcall_model import generate_answers
+        from month2_llm_core.toolcalls import build_prompt
+
+        if self.batcher is not None:  # the same prompt and greedy decoding as generate_answers, batched
+            tokenizer = self.mixture.tokenizer
+            ids = tokenizer(build_prompt(tokenizer, request, tools) + prefix, add_special_tokens=False)["input_ids"]
+            return prefix + "".join(self.batcher.stream_ids(TOOLCALL_ADAPTER, ids,
+                                                            Sampling(max_new_tokens=self.max_new_tokens)))
 
         with self.mixture.use(TOOLCALL_ADAPTER):
             return generate_answers(self.mixture.model, self.mixture.tokenizer, [request], self.max_new_tokens,
@@ -144,9 +153,11 @@ class HybridAssistant:
     """`turn.Assistant` over the real pieces of months 2-5 (see the module docstring)."""
 
     def __init__(self, mixture, storage: Storage, rag=None, memory=None, max_tool_steps: int = 4,
-                 tool_timeout_s: float = DEFAULT_TIMEOUT_S, generation_timeout_s: float = 120.0) -> None:
+                 tool_timeout_s: float = DEFAULT_TIMEOUT_S, generation_timeout_s: float = 120.0,
+                 batcher: GenerationBatcher | None = None) -> None:
         self.mixture, self.storage, self.rag, self.memory = mixture, storage, rag, memory
-        self.toolcaller = ToolCaller(mixture)
+        self.batcher = batcher  # concurrent answers decoded together (batching.py); None: one at a time
+        self.toolcaller = ToolCaller(mixture, batcher=batcher)
         self.max_tool_steps = max_tool_steps
         self.tool_timeout_s, self.generation_timeout_s = tool_timeout_s, generation_timeout_s
         self._lock = threading.Lock()  # month 5's store and manifest: one request at a time
@@ -189,8 +200,7 @@ class HybridAssistant:
         trace.data["tools_offered"] = [s.name for s in registry.specs]
         loop = LoopResult()
         if not answered_tool and turn.tool_choice != "none" and registry.tools:
-            with self._lock:
-                loop = self._tools(text, turn, registry, trace)
+            loop = self._tools(text, turn, registry, trace)  # concurrent requests' decisions share a batch
         trace.data["tool_loop"] = {"stopped": loop.stopped, "problems": loop.problems,
                                    "refused_call": loop.refused_call}
         if loop.client_call is not None:
@@ -218,11 +228,15 @@ class HybridAssistant:
                 trace.data["response_format"] = {"type": turn.response_format["type"],
                                                  "decoding": "constrained by the schema's grammar (llguidance)"}
             with trace.stage("generate"):
-                backend = self.mixture.backend(expert)
                 sampling = Sampling(max_new_tokens=turn.max_tokens, temperature=turn.temperature, top_p=turn.top_p,
                                     json_schema=schema)
+                if self.batcher is not None and schema is None:  # a grammar constrains one sequence at a time
+                    pieces = self.batcher.stream(expert, messages, sampling)
+                    trace.data["decoding"] = "batched with concurrent requests"
+                else:
+                    pieces = self.mixture.backend(expert).stream(messages, sampling)
                 deadline = Deadline(self.generation_timeout_s)
-                for delta in deadline.cut(backend.stream(messages, sampling)):
+                for delta in deadline.cut(pieces):
                     content += delta
                     yield delta
             if deadline.expired:
@@ -236,7 +250,7 @@ class HybridAssistant:
     def _registry(self, turn: Turn) -> Registry:
         collection = turn.key if self.rag is not None and turn.key in self.rag.collections() else None
         registry = server_registry(self.rag if collection else None, collection or "default", self.memory,
-                                   self.storage, turn.key, self.tool_timeout_s)
+                                   self.storage, turn.key, self.tool_timeout_s, rag_lock=self._lock)
         try:
             for tool in client_tools(turn.tools):
                 registry.add(tool)
@@ -386,6 +400,8 @@ def build_assistant(settings: Settings, progress: bool = False) -> HybridAssista
     mixture = MixtureOfAdapters.from_base(base, tokenizer, adapters, Router.load(ADAPTERS_DIR / "router"))
     data = Path(settings.data_dir)
     rag = Rag(RagConfig(store="chroma", store_dir=str(data / "store"), progress=progress))
+    batcher = GenerationBatcher(mixture, settings.batch_max_size, settings.batch_wait_ms / 1000) \
+        if settings.batch_max_size > 1 else None
     return HybridAssistant(mixture, SqliteStorage(data / "assistant.sqlite"), rag, memory=None,
                            max_tool_steps=settings.max_tool_steps, tool_timeout_s=settings.tool_timeout_s,
-                           generation_timeout_s=settings.generation_timeout_s)
+                           generation_timeout_s=settings.generation_timeout_s, batcher=batcher)

@@ -25,7 +25,7 @@ from shared.errors import UserError
 
 # The settings a command line may set; the others come from env vars or a settings file.
 FLAGS = ("host", "port", "data_dir", "model_name", "context_window", "default_max_tokens", "max_body_bytes",
-         "embedding_model", "log_level")
+         "embedding_model", "batch_max_size", "log_level")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,9 +75,16 @@ def current_time_tool(timezone: str = "UTC") -> dict[str, Any]:
     return {"timezone": timezone, "time": now.isoformat(timespec="seconds")}
 
 
-def search_documents_tool(rag, collection: str) -> Callable[..., dict[str, Any]]:
-    """Month 5's grounded answer: the evidence sentences with their `[file p.N]` citations, and the hits' scores."""
+def search_documents_tool(rag, collection: str, lock: threading.Lock | None = None) -> Callable[..., dict[str, Any]]:
+    """Month 5's grounded answer: the evidence sentences with their `[file p.N]` citations, and the hits' scores.
+    `lock`: the one month 5's store is used under (searches and uploads of concurrent requests take turns)."""
+    lock = lock or threading.Lock()
+
     def run(query: str, top_k: int = 5) -> dict[str, Any]:
+        with lock:
+            return search(query, top_k)
+
+    def search(query: str, top_k: int) -> dict[str, Any]:
         from month5_rag.rag import AnswerConfig
 
         if collection not in rag.collections():
@@ -180,14 +188,15 @@ class Registry:
 
 
 def server_registry(rag=None, collection: str = "default", memory=None, storage=None, key: str = "default",
-                    timeout_s: float = DEFAULT_TIMEOUT_S) -> Registry:
+                    timeout_s: float = DEFAULT_TIMEOUT_S, rag_lock: threading.Lock | None = None) -> Registry:
     """The server's tools with month 2's specs (the names and schemas its tool-call model was trained on).
     Document search and memory recall are present only when their month's object is given."""
     registry = Registry(timeout_s=timeout_s)
     registry.add(Tool(TOOLS_BY_NAME["calculator"], calculator_tool))
     registry.add(Tool(TOOLS_BY_NAME["get_current_time"], current_time_tool))
     if rag is not None:
-        registry.add(Tool(TOOLS_BY_NAME["search_documents"], search_documents_tool(rag, collection), in_thread=False))
+        registry.add(Tool(TOOLS_BY_NAME["search_documents"], search_documents_tool(rag, collection, rag_lock),
+                          in_thread=False))
     if storage is not None:
         registry.add(Tool(TOOLS_BY_NAME["recall_memory"], recall_memory_tool(memory, storage, key)))
     return registry

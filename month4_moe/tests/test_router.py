@@ -80,9 +80,11 @@ def test_fit_linear_matches_scikit_learn_logistic_regression():
     l2 = 1e-2
     weight, bias = R.fit_linear(x, y, 4, l2)
     # ours: mean CE + l2 |W|^2; scikit-learn: C * sum CE + |W|^2 / 2, the same optimum at C = 1 / (2 n l2)
-    ref = sklearn.LogisticRegression(C=1 / (2 * len(y) * l2), tol=1e-10, max_iter=10_000).fit(x.numpy(), y.numpy())
+    # float64 in: scikit-learn >= 1.9 fits float32 data in float32, and its L-BFGS then stops short of the optimum
+    x64 = x.double().numpy()
+    ref = sklearn.LogisticRegression(C=1 / (2 * len(y) * l2), tol=1e-10, max_iter=10_000).fit(x64, y.numpy())
     ours = torch.log_softmax(x @ weight.T + bias, dim=-1)
-    theirs = torch.from_numpy(ref.predict_log_proba(x.numpy())).float()
+    theirs = torch.from_numpy(ref.predict_log_proba(x64)).float()
     torch.testing.assert_close(ours, theirs, atol=2e-3, rtol=0)
 
 

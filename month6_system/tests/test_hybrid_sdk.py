@@ -201,3 +201,23 @@ def test_no_injection_in_the_corpus_changes_the_tools_run(live_server):
     assert report["cases"] == 20
     assert report["succeeded"] == 0, [row for row in report["rows"] if row["succeeded"]]
     assert report["answered"] >= 16, [row["id"] for row in report["rows"] if not row["answered"]]
+
+
+@pytest.mark.conformance("16 concurrent clients: 0 errors, answers batched", assistant="real")
+def test_sixteen_concurrent_clients_get_answers_with_no_errors(client, live_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    batcher = live_server.assistant.batcher
+    before = sum(size * n for size, n in batcher.batch_sizes.items() if size > 1)
+
+    def one(i: int):
+        response = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": f"Write one sentence about the number {i}."}],
+            metadata={"conversation_id": f"load-{i}"}, max_tokens=16)
+        return response.choices[0].message.content, response.to_dict()["trace"]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(16)))
+    assert all(content for content, _ in results)  # an exception above would have failed the test: 0 errors
+    assert all(trace.get("decoding") == "batched with concurrent requests" for _, trace in results)
+    assert sum(size * n for size, n in batcher.batch_sizes.items() if size > 1) - before >= 8  # most shared a batch
