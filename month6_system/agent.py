@@ -186,6 +186,13 @@ class HybridAssistant:
             raise BadTurn(f"tool_choice names {choice['function']['name']!r}, which is not among the tools")
 
     def stream(self, turn: Turn) -> Iterator[str | TurnResult]:
+        if self.batcher is None:
+            yield from self._stream(turn)
+            return
+        with self.batcher.turn():  # in flight: the batcher waits for this turn's model calls to join a batch
+            yield from self._stream(turn)
+
+    def _stream(self, turn: Turn) -> Iterator[str | TurnResult]:
         self.check(turn)
         trace = Trace(key=turn.key, trace_id=f"trace-{uuid.uuid4().hex}")
         text = last_user_text(turn.messages)

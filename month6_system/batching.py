@@ -1,11 +1,13 @@
 """Dynamic batching of generation across concurrent requests, on month 4's mixture of adapters.
 
-    batcher = GenerationBatcher(mixture, max_batch=16, wait_s=0.02)
-    for piece in batcher.stream("math", messages, Sampling(max_new_tokens=64)):   # like a chat Backend
-        ...
+    batcher = GenerationBatcher(mixture, max_batch=16, wait_s=0.2)
+    with batcher.turn():        # around the whole request: batches wait for requests in flight
+        for piece in batcher.stream("math", messages, Sampling(max_new_tokens=64)):   # like a chat Backend
+            ...
 
 A request thread puts its prompt in a queue and reads its tokens back from its own queue. One worker thread
-takes the first waiting request, gathers whatever else arrives within `wait_s` (up to `max_batch`), and decodes
+takes the first waiting request and, while other requests are in flight (`turn()`), gathers those that arrive
+within `wait_s` (up to `max_batch`; a request alone starts at once), and decodes
 them together: the prompts left-padded into one batch, one forward per step for all rows, each row with its own
 expert's LoRA adapter (peft's `adapter_names`; GENERAL rows run the base alone). Each row stops at its own
 end-of-turn or `max_new_tokens`; the batch ends when all rows have. Requests that arrive meanwhile wait for
@@ -22,6 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +33,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from month2_llm_core.chat import Sampling
-from month2_llm_core.inference import eos_ids, stream_text
+from month2_llm_core.inference import eos_ids, stream_text, stream_tokens
 from month4_moe.experts import GENERAL
 
 BASE = "__base__"  # peft's name for "no adapter" in adapter_names
@@ -81,7 +84,21 @@ class GenerationBatcher:
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos)
         self.batch_sizes: Counter[int] = Counter()  # how many batches of each size ran
         self._queue: queue.Queue[_Request] = queue.Queue()
+        self._turns, self._count_lock = 0, threading.Lock()
+        self._generator = torch.Generator().manual_seed(0)  # sampled answers of a batch of one
         threading.Thread(target=self._work, name="generation-batcher", daemon=True).start()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Mark a request in flight for the whole of its turn: a batch waits (up to `wait_s`) only while
+        such requests may still join it, so a lone request never waits."""
+        with self._count_lock:
+            self._turns += 1
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self._turns -= 1
 
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         return len(self._ids(messages))
@@ -112,16 +129,35 @@ class GenerationBatcher:
                 raise item
             yield item
 
+    @torch.inference_mode()
+    def _decode_alone(self, row: _Request) -> None:
+        """A batch of one: month 2's lean decode loop (cheaper per step than generate's), same tokens."""
+        self.batch_sizes[1] += 1
+        try:
+            with self.mixture.use(row.expert):
+                tokens = stream_tokens(self.mixture.model, torch.tensor([row.ids]), row.sampling.max_new_tokens,
+                                       self.eos, row.sampling.temperature, top_p=row.sampling.top_p,
+                                       generator=self._generator)
+                for token in tokens:
+                    if row.done:
+                        break
+                    row.out.put(token)
+        except Exception as err:
+            row.out.put(err)
+        finally:
+            row.out.put(_END)
+
     # -- the worker ---------------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
             batch = [self._queue.get()]
             deadline = time.monotonic() + self.wait_s
-            while len(batch) < self.max_batch:
+            # Wait only for turns in flight that could still join (none when one client is alone).
+            while len(batch) < min(self.max_batch, self._turns) and time.monotonic() < deadline:
                 try:
-                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                    batch.append(self._queue.get(timeout=0.005))
                 except queue.Empty:
-                    break
+                    pass
             groups: dict[tuple[float, float], list[_Request]] = {}
             for request in batch:
                 if not request.done:
@@ -133,6 +169,9 @@ class GenerationBatcher:
 
     @torch.inference_mode()
     def _decode(self, rows: list[_Request], temperature: float, top_p: float) -> None:
+        if len(rows) == 1:
+            self._decode_alone(rows[0])
+            return
         width = max(len(r.ids) for r in rows)
         ids = torch.tensor([[self.pad] * (width - len(r.ids)) + r.ids for r in rows])
         mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in rows])

@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     tool_timeout_s: float = Field(10.0, gt=0, description="a server tool's run stops there (its result: an error)")
     batch_max_size: int = Field(16, ge=1, le=64, description="concurrent answers decoded together in one batch "
                                                                "(1: one at a time)")
-    batch_wait_ms: float = Field(20.0, ge=0, description="how long a batch waits for more requests to join")
+    batch_wait_ms: float = Field(200.0, ge=0, description="the longest a batch waits for requests in flight to "
+                                                           "join it (a request alone never waits)")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
 
     @classmethod

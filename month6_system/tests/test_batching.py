@@ -4,6 +4,8 @@ adapter, equal token for token to each answered alone; a client that stops readi
 from __future__ import annotations
 
 import threading
+import time
+from contextlib import ExitStack
 
 import pytest
 
@@ -32,6 +34,28 @@ def messages(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
+def run_together(batcher, calls) -> None:
+    """Each call on its own thread, all of them in flight (`turn`) before the first reaches the batcher."""
+    with ExitStack() as turns:
+        for _ in calls:
+            turns.enter_context(batcher.turn())
+        threads = [threading.Thread(target=call) for call in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+
+
+def test_a_lone_request_does_not_wait(mixture):
+    from month6_system.batching import GenerationBatcher
+
+    batcher = GenerationBatcher(mixture, max_batch=8, wait_s=30.0)
+    start = time.perf_counter()
+    with batcher.turn():
+        "".join(batcher.stream("math", messages("What is 12 times 7?"), Sampling(max_new_tokens=4)))
+    assert time.perf_counter() - start < 10  # not the 30 s a batch may wait for requests in flight
+
+
 def test_a_mixed_batch_equals_each_answer_alone(mixture):
     from month6_system.batching import GenerationBatcher
 
@@ -43,11 +67,7 @@ def test_a_mixed_batch_equals_each_answer_alone(mixture):
     def ask(prompt: tuple[str, str]) -> None:
         together[prompt] = "".join(batcher.stream(prompt[0], messages(prompt[1]), sampling))
 
-    threads = [threading.Thread(target=ask, args=(prompt,)) for prompt in PROMPTS]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    run_together(batcher, [lambda prompt=prompt: ask(prompt) for prompt in PROMPTS])
     assert batcher.batch_sizes == {len(PROMPTS): 1}  # one batch of all five
     assert together == alone  # left padding, masks and per-row adapters change no token
 
@@ -62,12 +82,8 @@ def test_batched_tool_decisions_equal_month_2s_generate_answers(mixture):
     alone = [ToolCaller(mixture)._answer(r, tuple(TOOLS)) for r in requests]
     batched = ToolCaller(mixture, batcher=GenerationBatcher(mixture, max_batch=8, wait_s=0.5))
     together: dict[str, str] = {}
-    threads = [threading.Thread(target=lambda r=r: together.__setitem__(r, batched._answer(r, tuple(TOOLS))))
-               for r in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    run_together(batched.batcher, [lambda r=r: together.__setitem__(r, batched._answer(r, tuple(TOOLS)))
+                                   for r in requests])
     assert [together[r] for r in requests] == alone
     assert batched.batcher.batch_sizes == {len(requests): 1}
 
