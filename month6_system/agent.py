@@ -392,13 +392,28 @@ def _expert_messages(messages: list[dict[str, Any]], expert: str, tokenizer,
     return chat
 
 
+def rag_config(settings: Settings, progress: bool = False):
+    """Month 5's configuration: Chroma embedded under data_dir, or the server `chroma_url` names (the
+    ingestion manifest stays in data_dir/store either way)."""
+    from urllib.parse import urlsplit
+
+    from month5_rag.rag import RagConfig
+
+    store_dir = str(Path(settings.data_dir) / "store")
+    if not settings.chroma_url:
+        return RagConfig(store="chroma", store_dir=store_dir, progress=progress)
+    url = urlsplit(settings.chroma_url)
+    return RagConfig(store="chroma-http", store_dir=store_dir, host=url.hostname, port=url.port or 8000,
+                     progress=progress)
+
+
 def build_assistant(settings: Settings, progress: bool = False) -> HybridAssistant:
     """SmolLM2 once, with month 4's four expert adapters and month 2's tool-call adapter on it; month 4's
     router; month 5's RAG over `settings.data_dir/store`; the transcript in `settings.data_dir`."""
     from month2_llm_core.toolcall_model import MIXED_ADAPTER_DIR
     from month4_moe.experts import ADAPTERS_DIR, DOMAINS, MixtureOfAdapters
     from month4_moe.router import Router
-    from month5_rag.rag import Rag, RagConfig
+    from month5_rag.rag import Rag
     from shared.models import load_chat_model
 
     base, tokenizer = load_chat_model("smollm2", progress=progress)
@@ -406,7 +421,7 @@ def build_assistant(settings: Settings, progress: bool = False) -> HybridAssista
                                                                                MIXED_ADAPTER_DIR)}
     mixture = MixtureOfAdapters.from_base(base, tokenizer, adapters, Router.load(ADAPTERS_DIR / "router"))
     data = Path(settings.data_dir)
-    rag = Rag(RagConfig(store="chroma", store_dir=str(data / "store"), progress=progress))
+    rag = Rag(rag_config(settings, progress))
     batcher = GenerationBatcher(mixture, settings.batch_max_size, settings.batch_wait_ms / 1000) \
         if settings.batch_max_size > 1 else None
     return HybridAssistant(mixture, SqliteStorage(data / "assistant.sqlite"), rag, memory=None,

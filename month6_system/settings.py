@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     generation_timeout_s: float = Field(120.0, gt=0, description="a longer generation stops there "
                                                                   "(finish_reason length, the trace says why)")
     tool_timeout_s: float = Field(10.0, gt=0, description="a server tool's run stops there (its result: an error)")
+    chroma_url: str = Field("", pattern=r"^(|https?://[^/:]+(:\d+)?/?)$",
+                            description="a Chroma server (`chroma run`) for the documents, e.g. http://chroma:8000 "
+                                        "(default: Chroma embedded in data_dir/store)")
     batch_max_size: int = Field(16, ge=1, le=64, description="concurrent answers decoded together in one batch "
                                                                "(1: one at a time)")
     batch_wait_ms: float = Field(200.0, ge=0, description="the longest a batch waits for requests in flight to "
