@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,10 +187,8 @@ class HybridAssistant:
             raise BadTurn(f"tool_choice names {choice['function']['name']!r}, which is not among the tools")
 
     def stream(self, turn: Turn) -> Iterator[str | TurnResult]:
-        if self.batcher is None:
-            yield from self._stream(turn)
-            return
-        with self.batcher.turn():  # in flight: the batcher waits for this turn's model calls to join a batch
+        # in flight: the batcher waits for this turn's model calls to join a batch
+        with self.batcher.turn() if self.batcher is not None else nullcontext():
             yield from self._stream(turn)
 
     def _stream(self, turn: Turn) -> Iterator[str | TurnResult]:

@@ -422,7 +422,6 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse(p.APIError(400, str(err)).body(), status_code=400)
 
 
-
 def _allowed_methods(request: Request) -> list[str]:
     """Every method the routes on the request's path take."""
     methods: set[str] = set()

@@ -75,7 +75,7 @@ class _Rows(BaseStreamer, StoppingCriteria):
 
 
 class GenerationBatcher:
-    def __init__(self, mixture, max_batch: int = 16, wait_s: float = 0.02) -> None:
+    def __init__(self, mixture, max_batch: int = 16, wait_s: float = 0.2) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.mixture, self.max_batch, self.wait_s = mixture, max_batch, wait_s
@@ -99,9 +99,6 @@ class GenerationBatcher:
         finally:
             with self._count_lock:
                 self._turns -= 1
-
-    def count_tokens(self, messages: list[dict[str, str]]) -> int:
-        return len(self._ids(messages))
 
     def _ids(self, messages: list[dict[str, str]]) -> list[int]:
         return list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
