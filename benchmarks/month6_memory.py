@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from month3_mamba.prose import filler  # noqa: E402
-from month6_system.storage import SqliteStorage  # noqa: E402
+from month6_system.storage import SqlStorage  # noqa: E402
 from month6_system.tools import recall_memory_tool  # noqa: E402
 from shared.models import chat_model_path  # noqa: E402
 
@@ -36,7 +36,7 @@ FACTS = [("badge number", "K7Q2X"), ("locker code", "4471"), ("manager's name", 
 MESSAGE_BYTES = 300  # one filler message (~60-70 tokens)
 
 
-def build(storage: SqliteStorage, key: str, tokens: int, tokenizer, rng: random.Random) -> tuple[int, list]:
+def build(storage: SqlStorage, key: str, tokens: int, tokenizer, rng: random.Random) -> tuple[int, list]:
     """A transcript of about `tokens` tokens; returns (tokens counted, the facts planted)."""
     facts = FACTS[:1] if tokens < 100 else FACTS
     statements = [f"My {k} is {v}." for k, v in facts]
@@ -62,7 +62,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(chat_model_path(progress=False))
-    storage = SqliteStorage(Path(tempfile.mkdtemp(prefix="bench-month6-memory-")) / "assistant.sqlite")
+    storage = SqlStorage(Path(tempfile.mkdtemp(prefix="bench-month6-memory-")) / "assistant.sqlite")
     rows = []
     for i, length in enumerate(int(x) for x in args.lengths.split(",")):
         key = f"user-{i}"
@@ -84,7 +84,7 @@ def main() -> None:
                      "facts": len(facts),
                      "first": first / len(facts), "top3": top3 / len(facts),
                      "recall_ms": statistics.median(seconds) * 1000, "build_s": build_s})
-    print(f"transcript search (SqliteStorage.search_messages, word overlap), {time.strftime('%Y-%m-%d')}")
+    print(f"transcript search (SqlStorage.search_messages, word overlap), {time.strftime('%Y-%m-%d')}")
     print("| history (tokens) | messages | text stored (bytes) | facts | first result | among 3 returned | "
           "one recall (ms, median) |")
     print("|---|---|---|---|---|---|---|")

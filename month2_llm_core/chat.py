@@ -280,8 +280,8 @@ class OpenAIBackend:
         self.name = f"openai:{self.model}@{self.base_url}"
         self.count_tokens = count_tokens
 
-    def first_model(self) -> str:
-        """The first model the server lists (vLLM serves one)."""
+    def models(self) -> list[str]:
+        """The ids the server lists (vLLM: the base model, then each `--lora-modules` name)."""
         import httpx
 
         try:
@@ -289,10 +289,14 @@ class OpenAIBackend:
             response.raise_for_status()
         except httpx.HTTPError as err:
             raise RuntimeError(f"{self.base_url}/models: {err}") from err
-        models = response.json().get("data", [])
+        return [model["id"] for model in response.json().get("data", [])]
+
+    def first_model(self) -> str:
+        """The first model the server lists (vLLM serves one)."""
+        models = self.models()
         if not models:
             raise RuntimeError(f"{self.base_url}/models lists no model; pass --model")
-        return models[0]["id"]
+        return models[0]
 
     def stream(self, messages: list[Message], sampling: Sampling) -> Iterator[str]:
         body = {"model": self.model, "messages": messages, "stream": True, "max_tokens": sampling.max_new_tokens,

@@ -41,10 +41,11 @@ from month6_system.batching import GenerationBatcher
 from month6_system.loop import LoopResult, run_tool_loop
 from month6_system.records import Records
 from month6_system.settings import Settings
-from month6_system.storage import SqliteStorage, Storage
+from month6_system.storage import SqlStorage, Storage
 from month6_system.tools import DEFAULT_TIMEOUT_S, Registry, ToolRun, client_tools, server_registry
 from month6_system.traces import Trace
 from month6_system.turn import BadTurn, ToolCall, Turn, TurnResult, Usage
+from month6_system.upstream import UpstreamGenerator
 
 TOOLCALL_ADAPTER = "toolcall"  # the tool-call adapter's name among the mixture's adapters
 SYSTEM = ("You are the {expert} expert of a company assistant. Answer briefly and helpfully. "
@@ -155,9 +156,10 @@ class HybridAssistant:
 
     def __init__(self, mixture, storage: Storage, rag=None, memory=None, max_tool_steps: int = 4,
                  tool_timeout_s: float = DEFAULT_TIMEOUT_S, generation_timeout_s: float = 120.0,
-                 batcher: GenerationBatcher | None = None) -> None:
+                 batcher: GenerationBatcher | None = None, generator: UpstreamGenerator | None = None) -> None:
         self.mixture, self.storage, self.rag, self.memory = mixture, storage, rag, memory
         self.batcher = batcher  # concurrent answers decoded together (batching.py); None: one at a time
+        self.generator = generator  # answers written by an OpenAI-compatible server (upstream.py); None: here
         self.toolcaller = ToolCaller(mixture, batcher=batcher)
         self.max_tool_steps = max_tool_steps
         self.tool_timeout_s, self.generation_timeout_s = tool_timeout_s, generation_timeout_s
@@ -236,7 +238,10 @@ class HybridAssistant:
             with trace.stage("generate"):
                 sampling = Sampling(max_new_tokens=turn.max_tokens, temperature=turn.temperature, top_p=turn.top_p,
                                     json_schema=schema)
-                if self.batcher is not None and schema is None:  # a grammar constrains one sequence at a time
+                if self.generator is not None:  # the upstream batches and constrains its own decoding
+                    pieces = self.generator.stream(expert, messages, sampling)
+                    trace.data["generated_by"] = f"{self.generator.name} as {self.generator.model_for(expert)}"
+                elif self.batcher is not None and schema is None:  # a grammar constrains one sequence at a time
                     pieces = self.batcher.stream(expert, messages, sampling)
                     trace.data["decoding"] = "batched with concurrent requests"
                 else:
@@ -408,7 +413,8 @@ def rag_config(settings: Settings, progress: bool = False):
 
 def build_assistant(settings: Settings, progress: bool = False) -> HybridAssistant:
     """SmolLM2 once, with month 4's four expert adapters and month 2's tool-call adapter on it; month 4's
-    router; month 5's RAG over `settings.data_dir/store`; the transcript in `settings.data_dir`."""
+    router; month 5's RAG over `settings.data_dir/store` (or the Chroma server `chroma_url`); the transcript in
+    `settings.data_dir` (or the PostgreSQL `database_url`); answers in-process (or by `upstream_url`)."""
     from month2_llm_core.toolcall_model import MIXED_ADAPTER_DIR
     from month4_moe.experts import ADAPTERS_DIR, DOMAINS, MixtureOfAdapters
     from month4_moe.router import Router
@@ -423,6 +429,9 @@ def build_assistant(settings: Settings, progress: bool = False) -> HybridAssista
     rag = Rag(rag_config(settings, progress))
     batcher = GenerationBatcher(mixture, settings.batch_max_size, settings.batch_wait_ms / 1000) \
         if settings.batch_max_size > 1 else None
-    return HybridAssistant(mixture, SqliteStorage(data / "assistant.sqlite"), rag, memory=None,
+    generator = UpstreamGenerator(settings.upstream_url, settings.upstream_model, settings.upstream_api_key,
+                                  settings.generation_timeout_s) if settings.upstream_url else None
+    storage = SqlStorage(settings.database_url or data / "assistant.sqlite")
+    return HybridAssistant(mixture, storage, rag, memory=None,
                            max_tool_steps=settings.max_tool_steps, tool_timeout_s=settings.tool_timeout_s,
-                           generation_timeout_s=settings.generation_timeout_s, batcher=batcher)
+                           generation_timeout_s=settings.generation_timeout_s, batcher=batcher, generator=generator)

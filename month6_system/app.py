@@ -48,7 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from month6_system import protocol as p
 from month6_system.keys import KeyStore
-from month6_system.limits import RateLimiter
+from month6_system.limits import RateLimiter, SharedRateLimiter
 from month6_system.settings import Settings
 from month6_system.sse import sse_stream
 from month6_system.turn import DEFAULT_KEY, Assistant, BadTurn, Turn, TurnResult
@@ -99,14 +99,29 @@ class TraceStore:
         return trace if owner == key else None
 
 
+def _limiter(settings: Settings) -> RateLimiter | SharedRateLimiter | None:
+    """No limit, one per process, or (with a database_url) one shared by every replica."""
+    per_minute, burst = settings.rate_limit_per_minute, settings.rate_limit_burst
+    if not per_minute:
+        return None
+    if not settings.database_url:
+        return RateLimiter(per_minute, burst)
+    from month6_system.storage import MIGRATIONS
+    from shared.migrations import migrate
+    from shared.sql import connect
+
+    db = connect(settings.database_url)
+    migrate(db, MIGRATIONS)
+    return SharedRateLimiter(db, per_minute, burst)
+
+
 class State:
     def __init__(self, settings: Settings, assistant: Assistant | None) -> None:
         self.settings, self.assistant = settings, assistant
         self.load_error: str | None = None
         self.metrics, self.traces = Metrics(), TraceStore(settings.trace_limit)
-        self.keys = KeyStore(settings.data_dir)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst) \
-            if settings.rate_limit_per_minute else None
+        self.keys = KeyStore(settings.data_dir, settings.database_url)
+        self.limiter = _limiter(settings)
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
 
@@ -322,6 +337,8 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     @app.get("/v1/traces/{trace_id}", response_model=p.Trace, responses=ERRORS)
     def get_trace(trace_id: str, key: str = Depends(scope)) -> p.Trace:
         trace = state.traces.get(trace_id, key)
+        if trace is None and (storage := getattr(state.assistant, "storage", None)) is not None:
+            trace = storage.get_trace(trace_id, key)  # served by another replica, or before a restart
         if trace is None:
             raise p.APIError(404, f"no trace {trace_id!r} (the server keeps the last {settings.trace_limit})",
                              param="trace_id", code="trace_not_found")

@@ -8,7 +8,8 @@
 A key's name is its scope: the `Turn.key` of its requests, so its conversations, memory, traces and
 document collection (`ingest --key team-a`) are its own. Only the SHA-256 of a key is stored: keys are
 32 random bytes, so a fast hash is enough (slow hashes are for passwords people choose), and a stolen
-database holds no usable key. The store is one SQLite file next to the assistant's data.
+database holds no usable key. The store is one SQLite file next to the assistant's data, or the tables of
+`Settings.database_url` (PostgreSQL) when replicas share it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import argparse
 import hashlib
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from pathlib import Path
 from month6_system.turn import DEFAULT_KEY
 from shared.errors import UserError
 from shared.migrations import migrate
+from shared.sql import Database, connect, redact
 
 PREFIX = "sk-hyb-"
 KEYS_FILE = "keys.sqlite"
@@ -47,20 +48,19 @@ def hash_key(key: str) -> str:
 
 
 class KeyStore:
-    """The API keys of one data folder. `scope(key)` is the name of a live key, or None."""
+    """The API keys of one data folder (a SQLite file, created with the first key), or of the PostgreSQL
+    database that `database_url` names (shared by every replica). `scope(key)` is the name of a live key, or None."""
 
-    def __init__(self, data_dir: str | Path) -> None:
+    def __init__(self, data_dir: str | Path, database_url: str = "") -> None:
         self.path = Path(data_dir) / KEYS_FILE
-        self._db: sqlite3.Connection | None = None
+        self.database_url = database_url
+        self.location = redact(database_url) if database_url else str(self.path)
+        self._db: Database | None = None
         self._lock = threading.Lock()
 
-    def _connect(self, create: bool) -> sqlite3.Connection | None:
-        if self._db is None and (create or self.path.exists()):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(str(self.path), check_same_thread=False)
-            with db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
+    def _connect(self, create: bool) -> Database | None:
+        if self._db is None and (create or self.database_url or self.path.exists()):
+            db = connect(self.database_url or self.path)
             migrate(db, MIGRATIONS)
             self._db = db
         return self._db
@@ -75,11 +75,11 @@ class KeyStore:
         key = PREFIX + secrets.token_urlsafe(32)
         with self._lock:
             db = self._connect(create=True)
-            with db:  # a revoked name gets a new key (rotation: the scope's data stays with the name)
+            with db.transaction():  # a revoked name gets a new key (rotation: the scope's data stays with the name)
                 added = db.execute(
                     "INSERT INTO api_keys (name, hash, prefix, created) VALUES (?, ?, ?, ?) ON CONFLICT (name) "
                     "DO UPDATE SET hash = excluded.hash, prefix = excluded.prefix, created = excluded.created, "
-                    "revoked = NULL WHERE revoked IS NOT NULL",
+                    "revoked = NULL WHERE api_keys.revoked IS NOT NULL",
                     (name, hash_key(key), key[:len(PREFIX) + 4], time.time())).rowcount
         if not added:
             raise UserError(f"a live key named {name!r} exists already (revoke it first to rotate it)")
@@ -88,10 +88,11 @@ class KeyStore:
     def revoke(self, name: str) -> None:
         with self._lock:
             db = self._connect(create=False)
-            changed = 0 if db is None else db.execute(
-                "UPDATE api_keys SET revoked = ? WHERE name = ? AND revoked IS NULL", (time.time(), name)).rowcount
+            changed = 0
             if db is not None:
-                db.commit()
+                with db.transaction():
+                    changed = db.execute("UPDATE api_keys SET revoked = ? WHERE name = ? AND revoked IS NULL",
+                                         (time.time(), name)).rowcount
         if not changed:
             raise UserError(f"no live key named {name!r} (see: keys list)")
 
@@ -136,11 +137,11 @@ def main(args: argparse.Namespace) -> None:
     from month6_system.settings import load_settings
 
     settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
-    store = KeyStore(settings.data_dir)
+    store = KeyStore(settings.data_dir, settings.database_url)
     if args.action == "list":
         keys = store.list()
         if not keys:
-            print(f"no keys in {store.path} (requests need none while no live key exists)")
+            print(f"no keys in {store.location} (requests need none while no live key exists)")
         for k in keys:
             state = "revoked " + _when(k.revoked) if k.revoked else "live"
             print(f"{k.name:<24} {k.prefix}...  created {_when(k.created)}  {state}")
@@ -150,7 +151,7 @@ def main(args: argparse.Namespace) -> None:
     if args.action == "create":
         key = store.create(args.name)
         print(key)
-        print(f"# key {args.name!r} created in {store.path}; it is shown only now. "
+        print(f"# key {args.name!r} created in {store.location}; it is shown only now. "
               f"Send it as 'Authorization: Bearer <key>' (openai: api_key=...).")
     else:
         store.revoke(args.name)

@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     chroma_url: str = Field("", pattern=r"^(|https?://[^/:]+(:\d+)?/?)$",
                             description="a Chroma server (`chroma run`) for the documents, e.g. http://chroma:8000 "
                                         "(default: Chroma embedded in data_dir/store)")
+    database_url: str = Field("", pattern=r"^(|postgres(ql)?://\S+)$",
+                              description="PostgreSQL for the transcript, traces, API keys and rate limits, shared "
+                                          "by every replica, e.g. postgresql://assistant@db:5432/assistant "
+                                          "(default: SQLite files in data_dir, one process)")
+    upstream_url: str = Field("", pattern=r"^(|https?://\S+)$",
+                              description="an OpenAI-compatible server that writes the answers (vLLM, llama.cpp's "
+                                          "server), e.g. http://gpu-box:8000/v1 (default: in-process transformers)")
+    upstream_model: str = Field("", description="the upstream's model for general answers (default: the first it "
+                                                "lists); an expert's answer uses the model named after the expert "
+                                                "when the upstream lists one")
+    upstream_api_key: str = Field("", description="the key the upstream wants, if any")
     batch_max_size: int = Field(16, ge=1, le=64, description="concurrent answers decoded together in one batch "
                                                                "(1: one at a time)")
     batch_wait_ms: float = Field(200.0, ge=0, description="the longest a batch waits for requests in flight to "

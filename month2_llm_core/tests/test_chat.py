@@ -157,7 +157,7 @@ def fake_server():
 
 def test_openai_backend_streams_from_a_compatible_server(fake_server):
     backend = OpenAIBackend(fake_server, api_key="secret")
-    assert backend.model == "fake-smol"  # discovered from /v1/models
+    assert backend.model == "fake-smol" and backend.models() == ["fake-smol"]  # discovered from /v1/models
     session = ChatSession(backend, system="You are terse.", context_window=512, sampling=Sampling(max_new_tokens=32))
     pieces = list(session.reply("hello"))
     assert pieces == ["You sent", " 2 messages", "."]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -105,18 +106,25 @@ class ScriptedAssistant:
 
 
 class ScriptedWithRecords(ScriptedAssistant):
-    """The scripted assistant with real records under `data_dir`: a transcript and month 5's store (hashing
-    embedder), for the routes /v1/documents and /v1/memory."""
+    """The scripted assistant with real records under `data_dir`: a transcript (or the PostgreSQL database
+    `database_url`), month 5's store (hashing embedder), for the routes /v1/documents and /v1/memory; its
+    traces are kept in the transcript's database like the real assistant's."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database_url: str = "") -> None:
         from month5_rag.rag import Rag, RagConfig
         from month6_system.records import Records
-        from month6_system.storage import SqliteStorage
+        from month6_system.storage import SqlStorage
 
         super().__init__()
-        self.storage = SqliteStorage(data_dir / "assistant.sqlite")
+        self.storage = SqlStorage(database_url or data_dir / "assistant.sqlite")
         self.records = Records(Rag(RagConfig(store="chroma", store_dir=str(data_dir / "store"),
                                              embedding_model="hashing", progress=False)), self.storage)
+
+    def run(self, turn: Turn) -> TurnResult:
+        result = super().run(turn)
+        result.trace_id = f"trace-{uuid.uuid4().hex}"
+        self.storage.put_trace(result.trace_id, turn.key, result.trace)
+        return result
 
 
 def _instance(schema: dict[str, Any], text: str) -> Any:

@@ -221,3 +221,41 @@ def test_sixteen_concurrent_clients_get_answers_with_no_errors(client, live_serv
     assert all(content for content, _ in results)  # an exception above would have failed the test: 0 errors
     assert all(trace.get("decoding") == "batched with concurrent requests" for _, trace in results)
     assert sum(size * n for size, n in batcher.batch_sizes.items() if size > 1) - before >= 8  # most shared a batch
+
+
+@pytest.mark.conformance("answers written by an OpenAI-compatible upstream (upstream_url)", assistant="real")
+def test_an_openai_compatible_upstream_writes_the_answers(client, live_server, tmp_path):
+    """The upstream is a second OpenAI-compatible server on loopback (this project's, with its scripted
+    assistant: it echoes the last user message), so what it wrote is known; routing, tools and the transcript
+    stay with the real assistant."""
+    from month6_system.app import create_app
+    from month6_system.serve import start_in_thread
+    from month6_system.settings import Settings
+    from month6_system.tests.conftest import ScriptedAssistant
+    from month6_system.upstream import UpstreamGenerator
+
+    upstream = ScriptedAssistant()
+    background = start_in_thread(create_app(Settings(data_dir=tmp_path, api_keys="off"), upstream))
+    assistant = live_server.assistant
+    try:
+        assistant.generator = UpstreamGenerator(background.url + "/v1")
+        choice, trace = chat(client, "Write a short poem about the sea.", conversation="upstream")
+        weather = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "What's the weather in Oslo?"},
+                                   {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                                    "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+                                   {"role": "tool", "tool_call_id": "call_1", "content": "light rain, 7 C"}],
+            tools=[WEATHER])
+    finally:
+        assistant.generator = None
+        background.stop()
+    assert choice.message.content == "You said: Write a short poem about the sea."
+    assert trace["generated_by"] == f"openai:hybrid-assistant@{background.url}/v1 as hybrid-assistant"
+    assert trace["expert"]["name"] in ("code", "math", "text", "chat", "general")
+    # the upstream got the expert's prompt (system first) and the tool result as a message
+    assert upstream.turns[0].messages[0]["role"] == "system"
+    assert "light rain, 7 C" in json.dumps(upstream.turns[1].messages)
+    assert weather.choices[0].message.content.startswith("You said:")
+    stored = [m.content for m in assistant.storage.messages("default", "upstream")]
+    assert stored == ["Write a short poem about the sea.", "You said: Write a short poem about the sea."]
+

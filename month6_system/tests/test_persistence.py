@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from month6_system.storage import MIGRATIONS, SqliteStorage
+from month6_system.storage import MIGRATIONS, SqlStorage
 from shared.migrations import migrations, schema_version
 
 # The layout the first release created (no user_version), with a row in it.
@@ -40,7 +40,7 @@ def test_the_first_release_database_migrates_to_the_newest_schema_with_its_data(
     path = tmp_path / "assistant.sqlite"
     with sqlite3.connect(path) as db:
         db.executescript(FIRST_RELEASE)
-    store = SqliteStorage(path)
+    store = SqlStorage(path)
     assert [m.content for m in store.messages("team-a")] == ["my badge is K7Q2X"]
     assert store.get_trace("trace-1", "team-a") == {"expert": "chat"}
     store.append_message("team-a", "c1", "assistant", "Noted.", trace_id="trace-2")
@@ -50,11 +50,11 @@ def test_the_first_release_database_migrates_to_the_newest_schema_with_its_data(
         assert schema_version(db) == len(migrations(MIGRATIONS)) >= 2
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert "traces_by_key" in {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    SqliteStorage(path).close()  # opening a current database again changes nothing
+    SqlStorage(path).close()  # opening a current database again changes nothing
 
 
 def test_a_new_database_gets_every_migration(tmp_path):
-    SqliteStorage(tmp_path / "new.sqlite").close()
+    SqlStorage(tmp_path / "new.sqlite").close()
     with sqlite3.connect(tmp_path / "new.sqlite") as db:
         assert schema_version(db) == len(migrations(MIGRATIONS))
 

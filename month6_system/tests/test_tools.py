@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import pytest
 
 from month2_llm_core.toolcalls import TOOLS, ToolSpec
-from month6_system.storage import SqliteStorage
+from month6_system.storage import SqlStorage
 from month6_system.tools import Registry, Tool, client_tools, server_registry
 
 
 @pytest.fixture
 def storage(tmp_path):
-    store = SqliteStorage(tmp_path / "assistant.sqlite")
+    store = SqlStorage(tmp_path / "assistant.sqlite")
     yield store
     store.close()
 
@@ -103,13 +103,13 @@ def test_recall_uses_memory_when_sure_and_the_transcript_when_not(storage):
 
 def test_storage_round_trip_and_key_isolation(tmp_path):
     path = tmp_path / "db.sqlite"
-    store = SqliteStorage(path)
+    store = SqlStorage(path)
     store.append_message("alice", "c1", "user", "hello")
     store.append_message("alice", "c2", "user", "my locker number is 12")
     store.append_message("bob", "c1", "user", "bob's secret")
     store.put_trace("t1", "alice", {"expert": {"name": "math", "probability": 0.9}})
     store.close()
-    store = SqliteStorage(path)  # durable: a new connection sees everything
+    store = SqlStorage(path)  # durable: a new connection sees everything
     assert [m.content for m in store.messages("alice")] == ["hello", "my locker number is 12"]
     assert [m.content for m in store.messages("alice", "c1")] == ["hello"]
     assert [m.content for m in store.messages("bob")] == ["bob's secret"]
