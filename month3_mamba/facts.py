@@ -7,11 +7,17 @@ Two formats, one interface (`FactFormat`):
   the answer is decoded for exactly that many bytes (the `}` was never scored).
 - `sentences` (what month 6 needs): a fact is a plain sentence, `my employee number is 4417.`
   or `The project code is BLUE-7.`, between words of the prose; it is asked in one fixed
-  template, `\\nQ: what is my employee number?\\nA: `, and answered `4417.`: the value, then
-  the terminator `.` that the model learns to emit, so answers have any length. Keys and
-  values come from one of two vocabularies written separately: `train` (the training
-  generator) and `heldout` (other owners, things and value shapes, for the second
-  evaluation set), so a score on `heldout` is not a score on the generator's own phrasing.
+  template that starts the answer with the fact's own words,
+  `\\nQ: what is my employee number?\\nA: my employee number is `, and answered `4417.`: the
+  value, then the terminator `.` that the model learns to emit, so answers have any length.
+  Starting the answer as the statement started makes the answer a copy of what followed the
+  same words (the induction-head pattern SSMs learn and keep at any length); with the bare
+  `A: ` the model had to map the question's wording onto the statement's, and small readers
+  did not learn it (RESULTS.md). Keys and values come from one of two vocabularies written
+  separately: `train` (the training generator: listed phrases and random words of the training
+  prose, listed value shapes and random codes and words) and `heldout` (other owners, things and
+  value shapes, for the second evaluation set), so a score on `heldout` is not a score on the
+  generator's own phrasing.
 
 A `Fact` carries the exact strings; `FactFormat.prompt(question)` turns a user's question
 ("what is my employee number?", "my employee number", "qzv?") into the text the model continues.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import random
 import string
 from dataclasses import dataclass
+from functools import cache
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class Fact:
     key: str
     value: str
     statement: str  # what the document says, e.g. "My door code is 4417. "
-    question: str  # the prompt the answer follows, e.g. "\nQ: what is my door code?\nA: "
+    question: str  # the prompt the answer follows, e.g. "\nQ: what is my door code?\nA: my door code is "
     answer: str  # what a right reader writes after the question (scored, and trained on)
     closing: str = ""  # written after the answer in a document, not scored (braces: "}")
 
@@ -117,15 +124,19 @@ def _code(rng: random.Random, alphabet: str, lo: int, hi: int) -> str:
 
 def _train_value(rng: random.Random) -> str:
     kind = rng.random()
-    if kind < 0.4:
+    if kind < 0.3:
         return _digits(rng, 1, 8)  # 4417
-    if kind < 0.6:
+    if kind < 0.4:
         return rng.choice(_COLOURS + _ANIMALS).upper() + "-" + _digits(rng, 1, 3)  # BLUE-7
-    if kind < 0.75:
+    if kind < 0.5:
         return rng.choice(_NAMES)  # Margaret
-    if kind < 0.9:
+    if kind < 0.65:
         return _code(rng, string.ascii_uppercase + string.digits, 3, 8)  # K7Q2X
-    return rng.choice(_WORDS)  # green tea
+    if kind < 0.7:
+        return rng.choice(_WORDS)  # green tea
+    if kind < 0.85:
+        return _code(rng, string.ascii_lowercase + string.digits, 1, 8)  # q7x2: no listed shape, only copying
+    return " ".join(_prose_words(rng, rng.randint(1, 2)))  # words of the training prose: no list to learn
 
 
 def _heldout_value(rng: random.Random) -> str:
@@ -139,6 +150,28 @@ def _heldout_value(rng: random.Random) -> str:
     if kind < 0.85:
         return _code(rng, string.ascii_lowercase + string.digits, 2, 6) + rng.choice(string.ascii_uppercase)  # x7qB
     return rng.choice(_H_WORDS)  # delta nine
+
+
+def _prose_words(rng: random.Random, n: int) -> list[str]:
+    """n lowercase words of the training prose (3-10 letters), none of the held-out vocabulary's."""
+    words = _training_key_words()
+    return [rng.choice(words) for _ in range(n)]
+
+
+@cache
+def _training_key_words() -> tuple[str, ...]:
+    from month3_mamba.prose import training_words  # prose.py reads the corpora on first use
+
+    heldout = {w.lower().removesuffix("'s") for phrases in VOCABULARIES["heldout"][:3] for p in phrases
+               for w in p.split()}
+    heldout |= {w.lower() for w in _H_NAMES + _NATO + " ".join(_H_WORDS).split()}
+    return tuple(sorted({w for w in training_words() if w.isalpha() and w.islower() and 3 <= len(w) <= 10}
+                        - heldout))
+
+
+def _train_thing(rng: random.Random, things: list[str]) -> str:
+    """Half the keys name a listed thing, half are random words of the training prose ("window mode")."""
+    return rng.choice(things) if rng.random() < 0.5 else " ".join(_prose_words(rng, rng.randint(1, 2)))
 
 
 VOCABULARIES = {
@@ -156,6 +189,7 @@ VOCABULARIES = {
          "membership number", "student id", "shoe size", "blood type", "lucky number", "password hint",
          "router name", "printer name", "alarm code", "bike lock code", "car colour", "pet's name"],
         _train_value,
+        _train_thing,
     ),
     "heldout": (
         ["Alice's", "grandma's", "the lab's", "the landlord's", "Tom's", "the club's", "this week's",
@@ -166,16 +200,17 @@ VOCABULARIES = {
          "choir part", "kiln setting", "recipe card", "shelf label", "telescope mount", "trail marker",
          "violin case code", "pharmacy slot"],
         _heldout_value,
+        lambda rng, things: rng.choice(things),
     ),
 }
 VOCABS = tuple(VOCABULARIES)
-QUESTION_TEMPLATE = "\nQ: what is {key}?\nA: "
+QUESTION_TEMPLATE = "\nQ: what is {key}?\nA: {key} is "
 
 
 def _longest(vocab: str) -> tuple[int, int]:
-    owners, qualifiers, things, _ = VOCABULARIES[vocab]
-    key = max(map(len, owners)) + 1 + max(map(len, qualifiers)) + max(map(len, things))
-    return key, 20  # no value maker writes more than 20 bytes
+    owners, qualifiers, things, *_ = VOCABULARIES[vocab]
+    key = max(map(len, owners)) + 1 + max(map(len, qualifiers)) + max(21, *map(len, things))  # 2 prose words: 21
+    return key, 21  # no value maker writes more than 21 bytes
 
 
 class SentenceFacts(FactFormat):
@@ -209,11 +244,11 @@ class SentenceFacts(FactFormat):
 
     def random_facts(self, rng: random.Random, n: int, vocab: str = "train") -> list[Fact]:
         """n facts with distinct keys and values, from vocabulary `vocab`."""
-        owners, qualifiers, things, make_value = VOCABULARIES[vocab]
+        owners, qualifiers, things, make_value, make_thing = VOCABULARIES[vocab]
         keys: dict[str, str] = {}
         values: set[str] = set()
         while len(keys) < n:
-            key = f"{rng.choice(owners)} {rng.choice(qualifiers)}{rng.choice(things)}"
+            key = f"{rng.choice(owners)} {rng.choice(qualifiers)}{make_thing(rng, things)}"
             value = make_value(rng)
             if key not in keys and value not in values:
                 keys[key] = value

@@ -47,7 +47,8 @@ class TransformerConfig:
                          n_embd=self.d_model, pos_enc=self.pos_enc, norm="rmsnorm", bias=False)
 
 
-DEFAULT_CKPT = Path(__file__).resolve().parent / "checkpoints" / "recall.pt"  # the committed reader
+DEFAULT_CKPT = Path(__file__).resolve().parent / "checkpoints" / "recall.pt"  # the committed reader ({key: value})
+MEMORY_CKPT = DEFAULT_CKPT.parent / "memory.pt"  # the memory reader (sentences): month 6's long memory
 
 # The families that read a file through a constant-size state: arch -> (config, model).
 STREAMING = {"mamba": (MambaConfig, MambaLM), "hybrid": (HybridConfig, HybridLM), "rwkv": (RWKVConfig, RWKVLM)}

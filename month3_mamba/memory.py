@@ -19,6 +19,7 @@ does not hold the fact - month 6 can fall back to another source below a thresho
 from __future__ import annotations
 
 import copy
+import io
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
@@ -129,19 +130,35 @@ class LongMemory:
         model = {k: v for k, v in self.model.config_dict().items() if k not in ("scan", "chunk_size")}
         return {"model_config": model, "task_config": asdict(self.task)}
 
+    def _saved(self) -> dict:
+        # Copies: a state tensor can be a view into the last chunk's activations, and saving a view saves its base.
+        layers = [{f.name: v.clone() if isinstance(v := getattr(s, f.name), torch.Tensor) else v for f in fields(s)}
+                  for s in self.state]
+        return {"kind": MEMORY_KIND, "tokens": self.tokens, "state": layers, **self._identity()}
+
     def save(self, path: str | Path) -> Path:
         """The state (plain tensors), the token count and which model wrote it, atomically."""
-        layers = [{f.name: getattr(s, f.name) for f in fields(s)} for s in self.state]
-        return checkpoint.atomic_save({"kind": MEMORY_KIND, "tokens": self.tokens, "state": layers,
-                                       **self._identity()}, path)
+        return checkpoint.atomic_save(self._saved(), path)
+
+    def to_bytes(self) -> bytes:
+        """What `save` writes, as bytes (a database row: month 6 keeps one memory per API key)."""
+        buffer = io.BytesIO()
+        torch.save(self._saved(), buffer)
+        return buffer.getvalue()
 
     def load(self, path: str | Path) -> LongMemory:
         """Restore a state `save` wrote, from a memory over the same model; returns self."""
-        saved = checkpoint.load(path)
+        return self._restore(checkpoint.load(path), str(path))
+
+    def from_bytes(self, data: bytes) -> LongMemory:
+        """Restore a state `to_bytes` wrote; returns self."""
+        return self._restore(checkpoint.load(io.BytesIO(data)), "the saved state")
+
+    def _restore(self, saved, where: str) -> LongMemory:
         if not isinstance(saved, dict) or saved.get("kind") != MEMORY_KIND:
-            raise UserError(f"{path} is not a saved LongMemory state: pass a file written by LongMemory.save")
+            raise UserError(f"{where} is not a saved LongMemory state: pass a file written by LongMemory.save")
         if {k: saved.get(k) for k in self._identity()} != self._identity():
-            raise UserError(f"{path} was written by a memory over another model or task: load it into a "
+            raise UserError(f"{where} was written by a memory over another model or task: load it into a "
                             "LongMemory over the checkpoint that wrote it")
         state = self.model.new_state(1)
         for layer, values in zip(state, saved["state"]):

@@ -1,4 +1,4 @@
-"""python -m month6_system {demo,serve,ingest,keys} --help"""
+"""python -m month6_system {demo,serve,serve-ray,ingest,keys} --help"""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ COMMANDS = {
                                           "through the HTTP API, with traces"),
     "serve": Command("month6_system.serve", "serve the assistant over its OpenAI-compatible HTTP API (uvicorn)"),
     "ingest": Command("month6_system.ingest", "add PDF / Word / text documents to the assistant's store"),
+    "serve-ray": Command("month6_system.ray_serve", "serve the assistant as a Ray Serve application: replicas, "
+                                                    "autoscaling, state shared in PostgreSQL (the [scale] extra)"),
     "keys": Command("month6_system.keys", "create, revoke and list API keys (each key is its own scope of data)"),
 }
 

@@ -38,9 +38,10 @@ from month2_llm_core.tokenization import defuse_special_tokens
 from month2_llm_core.toolcalls import ToolSpec, parse_answer
 from month4_moe.experts import GENERAL
 from month6_system.batching import GenerationBatcher
+from month6_system.long_memory import KeyedMemory
 from month6_system.loop import LoopResult, run_tool_loop
 from month6_system.records import Records
-from month6_system.settings import Settings
+from month6_system.settings import MEMORY_CONFIDENCE, Settings
 from month6_system.storage import SqlStorage, Storage
 from month6_system.tools import DEFAULT_TIMEOUT_S, Registry, ToolRun, client_tools, server_registry
 from month6_system.traces import Trace
@@ -154,10 +155,12 @@ def tool_answer(run: ToolRun) -> str:
 class HybridAssistant:
     """`turn.Assistant` over the real pieces of months 2-5 (see the module docstring)."""
 
-    def __init__(self, mixture, storage: Storage, rag=None, memory=None, max_tool_steps: int = 4,
+    def __init__(self, mixture, storage: Storage, rag=None, memory: KeyedMemory | None = None, max_tool_steps: int = 4,
                  tool_timeout_s: float = DEFAULT_TIMEOUT_S, generation_timeout_s: float = 120.0,
-                 batcher: GenerationBatcher | None = None, generator: UpstreamGenerator | None = None) -> None:
+                 batcher: GenerationBatcher | None = None, generator: UpstreamGenerator | None = None,
+                 memory_confidence: float = MEMORY_CONFIDENCE) -> None:
         self.mixture, self.storage, self.rag, self.memory = mixture, storage, rag, memory
+        self.memory_confidence = memory_confidence
         self.batcher = batcher  # concurrent answers decoded together (batching.py); None: one at a time
         self.generator = generator  # answers written by an OpenAI-compatible server (upstream.py); None: here
         self.toolcaller = ToolCaller(mixture, batcher=batcher)
@@ -260,8 +263,10 @@ class HybridAssistant:
 
     def _registry(self, turn: Turn) -> Registry:
         collection = turn.key if self.rag is not None and turn.key in self.rag.collections() else None
-        registry = server_registry(self.rag if collection else None, collection or "default", self.memory,
-                                   self.storage, turn.key, self.tool_timeout_s, rag_lock=self._lock)
+        memory = self.memory.for_key(turn.key) if self.memory is not None else None
+        registry = server_registry(self.rag if collection else None, collection or "default", memory,
+                                   self.storage, turn.key, self.tool_timeout_s, rag_lock=self._lock,
+                                   memory_confidence=self.memory_confidence)
         try:
             for tool in client_tools(turn.tools):
                 registry.add(tool)
@@ -311,7 +316,10 @@ class HybridAssistant:
         always has its question stored (a kill -9 mid-stream loses only the unfinished answer)."""
         if turn.messages[-1].get("role") == "user":
             with trace.stage("remember"):
-                self.storage.append_message(turn.key, conversation, "user", turn.messages[-1].get("content") or "")
+                content = turn.messages[-1].get("content") or ""
+                self.storage.append_message(turn.key, conversation, "user", content)
+                if self.memory is not None:  # month 3's reader reads it once; its state is all it keeps
+                    self.memory.write(turn.key, content)
 
     def _finish(self, turn: Turn, trace: Trace, content: str | None, calls: list[ToolCall], finish: str,
                 conversation: str, completion: int = 0, question_stored: bool = False) -> TurnResult:
@@ -432,6 +440,8 @@ def build_assistant(settings: Settings, progress: bool = False) -> HybridAssista
     generator = UpstreamGenerator(settings.upstream_url, settings.upstream_model, settings.upstream_api_key,
                                   settings.generation_timeout_s) if settings.upstream_url else None
     storage = SqlStorage(settings.database_url or data / "assistant.sqlite")
-    return HybridAssistant(mixture, storage, rag, memory=None,
+    memory = KeyedMemory.from_checkpoint(storage) if settings.long_memory else None
+    return HybridAssistant(mixture, storage, rag, memory=memory,
                            max_tool_steps=settings.max_tool_steps, tool_timeout_s=settings.tool_timeout_s,
-                           generation_timeout_s=settings.generation_timeout_s, batcher=batcher, generator=generator)
+                           generation_timeout_s=settings.generation_timeout_s, batcher=batcher, generator=generator,
+                           memory_confidence=settings.memory_confidence)

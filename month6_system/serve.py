@@ -29,11 +29,16 @@ FLAGS = ("host", "port", "data_dir", "model_name", "context_window", "default_ma
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for name in FLAGS:
+    add_setting_arguments(parser, FLAGS)
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, names: tuple[str, ...]) -> None:
+    """One `--name` per setting, None unless given (the settings' own sources decide then)."""
+    for name in names:
         field = Settings.model_fields[name]
         kind = Path if name == "data_dir" else type(field.default)
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
-                            help=f"{field.description or ''} (default: {field.default})".strip())
+                            help=f"{field.description or ''} (default: {field.default!r})".strip())
 
 
 def main(args: argparse.Namespace) -> None:

@@ -53,6 +53,10 @@ class Storage(Protocol):
 
     def get_trace(self, trace_id: str, key: str | None = None) -> dict[str, Any] | None: ...
 
+    def put_memory_state(self, key: str, state: bytes, tokens: int) -> None: ...
+
+    def get_memory_state(self, key: str) -> bytes | None: ...
+
 
 class SqlStorage:
     """`Storage` in SQLite (a path) or PostgreSQL (a URL), one connection guarded by a lock: safe across the
@@ -92,10 +96,11 @@ class SqlStorage:
         return [message for _, _, message in scored[:limit]]
 
     def forget(self, key: str) -> int:
-        """Delete the key's transcript and traces; the number of messages removed."""
+        """Delete the key's transcript, traces and long-memory state; the number of messages removed."""
         with self.db.transaction():
             removed = self.db.execute("DELETE FROM messages WHERE key = ?", (key,)).rowcount
             self.db.execute("DELETE FROM traces WHERE key = ?", (key,))
+            self.db.execute("DELETE FROM memory_states WHERE key = ?", (key,))
             return removed
 
     def put_trace(self, trace_id: str, key: str, trace: dict[str, Any]) -> None:
@@ -110,6 +115,17 @@ class SqlStorage:
         if row is None or (key is not None and row[0] != key):
             return None
         return json.loads(row[1])
+
+    def put_memory_state(self, key: str, state: bytes, tokens: int) -> None:
+        """The key's long-memory state (month 3's LongMemory.to_bytes), replacing the one before."""
+        with self.db.transaction():
+            self.db.execute("INSERT INTO memory_states (key, tokens, state, updated) VALUES (?, ?, ?, ?) ON CONFLICT "
+                            "(key) DO UPDATE SET tokens = excluded.tokens, state = excluded.state, "
+                            "updated = excluded.updated", (key, tokens, state, time.time()))
+
+    def get_memory_state(self, key: str) -> bytes | None:
+        row = self.db.execute("SELECT state FROM memory_states WHERE key = ?", (key,)).fetchone()
+        return bytes(row[0]) if row is not None else None
 
     def close(self) -> None:
         self.db.close()

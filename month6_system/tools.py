@@ -22,10 +22,9 @@ import jsonschema
 
 from month2_llm_core.toolcalls import TOOLS_BY_NAME, ToolSpec
 from month6_system.calculator import CalculatorError, calculate, format_result
+from month6_system.settings import MEMORY_CONFIDENCE
 
 DEFAULT_TIMEOUT_S = 10.0
-# Below this confidence the memory's own answer is not trusted and the transcript is searched instead.
-MEMORY_CONFIDENCE = 0.5
 
 
 class ToolError(Exception):
@@ -188,7 +187,8 @@ class Registry:
 
 
 def server_registry(rag=None, collection: str = "default", memory=None, storage=None, key: str = "default",
-                    timeout_s: float = DEFAULT_TIMEOUT_S, rag_lock: threading.Lock | None = None) -> Registry:
+                    timeout_s: float = DEFAULT_TIMEOUT_S, rag_lock: threading.Lock | None = None,
+                    memory_confidence: float = MEMORY_CONFIDENCE) -> Registry:
     """The server's tools with month 2's specs (the names and schemas its tool-call model was trained on).
     Document search and memory recall are present only when their month's object is given."""
     registry = Registry(timeout_s=timeout_s)
@@ -198,5 +198,6 @@ def server_registry(rag=None, collection: str = "default", memory=None, storage=
         registry.add(Tool(TOOLS_BY_NAME["search_documents"], search_documents_tool(rag, collection, rag_lock),
                           in_thread=False))
     if storage is not None:
-        registry.add(Tool(TOOLS_BY_NAME["recall_memory"], recall_memory_tool(memory, storage, key)))
+        registry.add(Tool(TOOLS_BY_NAME["recall_memory"], recall_memory_tool(memory, storage, key,
+                                                                                         memory_confidence)))
     return registry

@@ -84,6 +84,8 @@ CASES = [
     ("month6_system", ["ingest", "/nonexistent", "--data-dir", "{bad}/m6"], "no such file or folder"),
     ("month6_system", ["ingest", "--data-dir", "{bad}/m6"], "nothing to ingest"),
     ("month6_system", ["keys", "revoke", "nobody", "--data-dir", "{bad}/m6"], "no live key named 'nobody'"),
+    ("month6_system", ["serve-ray", "--replicas", "0"], "replica and thread counts must be positive"),
+    ("month6_system", ["serve-ray", "--min-replicas", "3", "--max-replicas", "2"], "below min_replicas"),
 ]
 
 

@@ -48,26 +48,20 @@ README_COMMANDS = {
                           "--ckpt-interval 2000 --out-dir runs/month3_recall_gpt_rope_tuned",
 }
 MEMORY = ("--format sentences --corpus train-mix --questions independent --n-facts 16 "
-          "--seq-len 80 --max-seq-len 1024 --batch-tokens 4096 --max-steps 4000 --lr 3e-3 --min-lr 3e-4 "
+          "--seq-len 80 --max-seq-len 2048 --batch-tokens 4096 --max-steps 5000 --lr 3e-3 --min-lr 3e-4 "
           "--eval-interval 250 --eval-batches 2 --ckpt-interval 100 ")
 MAMBA = "--d-conv 8 --scan fused "
 README_COMMANDS |= {
-    "memory_phase1": MAMBA + MEMORY + "--out-dir runs/month3_memory --export runs/month3_memory/phase1.pt",
-    "memory_phase2": MAMBA + MEMORY.replace("--max-seq-len 1024 --batch-tokens 4096 --max-steps 4000",
-                                            "--max-seq-len 4096 --batch-tokens 8192 --max-steps 4600")
-                                   .replace("--eval-interval 250 --eval-batches 2 --ckpt-interval 100",
-                                            "--eval-interval 200 --eval-batches 1 --ckpt-interval 50")
-                     + "--out-dir runs/month3_memory --export runs/month3_memory/recall.pt",
-    "memory_state32_phase1": "--d-state 32 " + MAMBA + MEMORY + "--out-dir runs/month3_memory_state32 "
-                             "--export runs/month3_memory_state32/phase1.pt",
-    "memory_hybrid_phase1": "--arch hybrid --n-layer 3 --attn-every 3 --window 32 " + MAMBA + MEMORY +
+    "memory_phase1": "--d-state 32 " + MAMBA + MEMORY + "--out-dir runs/month3_memory "
+                     "--export runs/month3_memory/phase1.pt",
+    "memory_hybrid_phase1": "--arch hybrid --n-layer 3 --attn-every 3 --window 32 --d-state 32 " + MAMBA + MEMORY +
                             "--out-dir runs/month3_memory_hybrid --export runs/month3_memory_hybrid/phase1.pt",
     "memory_rwkv_phase1": "--arch rwkv --ffn-mult 2 --chunk-size 32 " + MEMORY +
                           "--out-dir runs/month3_memory_rwkv --export runs/month3_memory_rwkv/phase1.pt",
 }
 # Parameter counts in the README's tables: per family, and where a preset's model is not its family's usual size.
 README_PARAMS = {"mamba": 82_880, "hybrid": 99_328, "rwkv": 91_584, "transformer": 115_008,
-                 "memory_state32_phase1": 95_168}
+                 "memory_phase1": 95_168, "memory_hybrid_phase1": 111_616}
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def test_sentence_facts_are_plain_sentences_with_a_terminated_answer(vocab):
     for f in facts:
         sentence = f"{f.key} is {f.value}. "
         assert f.statement in (sentence, sentence[0].upper() + sentence[1:])
-        assert f.question == QUESTION_TEMPLATE.format(key=f.key) == f"\nQ: what is {f.key}?\nA: "
+        assert f.question == QUESTION_TEMPLATE.format(key=f.key) == f"\nQ: what is {f.key}?\nA: {f.key} is "
         assert f.answer == f.value + "." and "." not in f.value and "\n" not in f.value
     lengths = {len(f.value) for f in facts}
     assert len(lengths) > 3  # values of varying length: the terminator, not a count, ends them
@@ -52,7 +52,7 @@ def test_the_heldout_vocabulary_shares_nothing_with_the_training_one():
                                            ("  what's   our spare gate ", "our spare gate"),
                                            ("what is Alice's hotel room?", "Alice's hotel room")])
 def test_a_question_is_asked_in_the_template(question, key):
-    assert SentenceFacts().prompt(question) == f"\nQ: what is {key}?\nA: "
+    assert SentenceFacts().prompt(question) == f"\nQ: what is {key}?\nA: {key} is "
 
 
 def test_a_document_holds_its_facts_at_word_starts():
@@ -89,7 +89,7 @@ def test_questions_from_a_copied_state_are_questions_after_the_text(family):
     """answer_logits asks every question from a copy of the state after its history; it must give the
     logits of reading history + question as one text."""
     torch.manual_seed(0)
-    task = RecallTaskConfig(format="sentences", questions="independent", seq_len=80, max_seq_len=200)
+    task = RecallTaskConfig(format="sentences", questions="independent", seq_len=80, max_seq_len=300)
     model = (MambaLM(MambaConfig(d_model=16, n_layer=2, d_state=4, scan="fused")) if family == "mamba"
              else build_model("transformer", TransformerConfig(d_model=16, n_head=2, pos_enc="rope"), task)).eval()
     rng = random.Random(0)

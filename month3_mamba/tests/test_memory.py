@@ -67,6 +67,17 @@ def test_save_and_load_give_the_same_answers(reader, tmp_path):
     assert restored.recall("qqq?") == memory.recall("qqq?")
 
 
+def test_a_state_as_bytes_restores_the_same_answers(reader):
+    memory = LongMemory(*reader)
+    memory.write(DOC)
+    restored = LongMemory(*reader).from_bytes(memory.to_bytes())
+    assert restored.tokens == len(DOC) and restored.recall("xyz?") == memory.recall("xyz?")
+    memory.write("more prose " * 1000)  # a saved state is the state, not what was read (views saved their base)
+    assert abs(len(memory.to_bytes()) - len(restored.to_bytes())) < 100
+    with pytest.raises(UserError, match="not a PyTorch checkpoint"):
+        LongMemory(*reader).from_bytes(b"not a state")
+
+
 def test_load_refuses_another_models_state_and_other_files(reader, tmp_path):
     memory = LongMemory(*reader)
     path = memory.save(tmp_path / "memory.pt")
@@ -85,7 +96,7 @@ def test_sentences_answers_stop_at_the_terminator_or_the_limit():
     memory = LongMemory(model, task, max_answer=6)
     memory.write("My door code is 4417. ")
     r = memory.recall("What is my door code?")
-    assert r.prompt == "\nQ: what is my door code?\nA: "
+    assert r.prompt == "\nQ: what is my door code?\nA: my door code is "
     assert memory.recall("my door code").prompt == r.prompt  # the template asks the same question
     # Untrained: whatever it writes, it stops at "." (not included) or after max_answer bytes.
     assert (r.stopped and "." not in r.answer) or (not r.stopped and len(r.answer) <= 6)

@@ -5,6 +5,7 @@ every test marked `conformance("feature")` adds a pass/fail row to runs/month6/c
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -49,7 +50,9 @@ class ScriptedAssistant:
         self.turns.append(turn)
         last_user = next((m["content"] or "" for m in reversed(turn.messages) if m["role"] == "user"), "")
         usage = Usage(prompt_tokens=self.count_tokens(turn.messages))
-        trace = {"assistant": "scripted", "expert": "chat", "probability": 1.0, "messages": len(turn.messages)}
+        trace = {"assistant": "scripted", "expert": "chat", "probability": 1.0, "messages": len(turn.messages),
+                 "response_format": turn.response_format,  # what reached the assistant, seen from any process
+                 "pid": os.getpid()}  # which process served it: replicas are told apart by it
         tid = f"trace-scripted-{len(self.turns)}"
         calls = self._tool_calls(turn, last_user)
         if calls:
@@ -186,7 +189,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     mark = item.get_closest_marker("conformance")
     if mark is None or (report.when != "call" and not report.failed and not report.skipped):
         return
-    key = (mark.args[0], mark.kwargs.get("assistant", "scripted"))
+    # A module that reruns another's tests against another deployment names its own column.
+    key = (mark.args[0], getattr(item.module, "CONFORMANCE_COLUMN", mark.kwargs.get("assistant", "scripted")))
     if report.skipped and key not in _results:
         _results[key] = "skipped"
     elif report.failed:
@@ -203,7 +207,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     lines = ["# Conformance: the official openai SDK against the live server", "",
              f"Written by `pytest month6_system -k sdk` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
              "(openai " + _openai_version() + "). `scripted`: a deterministic scripted assistant (protocol only); "
-             "`real`: the month-6 agent on the offline models (`-m model`).", "",
+             "`real`: the month-6 agent on the offline models (`-m model`); `ray x2`: the scripted assistant in 2 Ray "
+             "Serve replicas sharing PostgreSQL (test_ray.py).", "",
              "| feature | " + " | ".join(assistants) + " |", "|---|" + "---|" * len(assistants)]
     for feature in features:
         lines.append(f"| {feature} | " + " | ".join(_results.get((feature, a), "not run") for a in assistants) + " |")

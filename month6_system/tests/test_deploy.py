@@ -87,3 +87,86 @@ def test_chroma_url_selects_month_5s_chroma_server(tmp_path):
     assert (served.store, served.host, served.port) == ("chroma-http", "chroma", 8001)
     with pytest.raises(ValueError):
         Settings(chroma_url="chroma:8000")  # a URL, with its scheme
+
+
+# -- KubeRay's RayService (deploy/kuberay/) ------------------------------------------------------------------
+KUBERAY = DEPLOY / "kuberay"
+
+
+def kuberay_docs() -> dict[str, dict]:
+    return {doc["kind"]: doc for doc in yaml.safe_load_all((KUBERAY / "rayservice.yaml").read_text()) if doc}
+
+
+def rayservice_schema() -> dict:
+    """KubeRay's RayService v1 schema (its CRD's openAPIV3Schema, descriptions removed; the source is inside)."""
+    import gzip
+    import json
+
+    return json.loads(gzip.decompress((KUBERAY / "rayservice-v1.schema.json.gz").read_bytes()))["openAPIV3Schema"]
+
+
+def unknown_fields(doc, schema: dict, path: str = "") -> list[str]:
+    """Fields the schema does not define (the API server's strict field validation; jsonschema alone lets them
+    through, as a CRD schema rarely says additionalProperties: false)."""
+    if isinstance(doc, list):
+        return [e for i, item in enumerate(doc) for e in unknown_fields(item, schema.get("items", {}), f"{path}[{i}]")]
+    if not isinstance(doc, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    if "properties" in schema:
+        props = schema["properties"]
+        return [e for key, value in doc.items() for e in
+                ([f"{path}.{key}"] if key not in props else unknown_fields(value, props[key], f"{path}.{key}"))]
+    if isinstance(schema.get("additionalProperties"), dict):
+        return [e for key, value in doc.items()
+                for e in unknown_fields(value, schema["additionalProperties"], f"{path}.{key}")]
+    return []
+
+
+def check_rayservice(doc: dict) -> None:
+    import jsonschema
+
+    schema = rayservice_schema()
+    jsonschema.Draft7Validator(schema).validate(doc)  # types, required fields, enums
+    assert unknown_fields(doc, schema) == []
+    cluster = doc["spec"]["rayClusterConfig"]
+    for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:  # the pods, by Kubernetes' own schema
+        pod = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": group["template"]}
+        kubernetes_validate.validate(pod, KUBERNETES, strict=True)
+
+
+def test_the_rayservice_validates_against_kuberays_schema_and_the_pod_schemas():
+    docs = kuberay_docs()
+    check_rayservice(docs["RayService"])
+    kubernetes_validate.validate(docs["ConfigMap"], KUBERNETES, strict=True)
+
+
+@pytest.mark.parametrize("where, field", [("spec", "serveConfig"), ("rayClusterConfig", "enableInTreeAutoscale"),
+                                          ("worker", "replica")])
+def test_a_misspelt_rayservice_field_is_caught(where, field):
+    import jsonschema
+
+    doc = kuberay_docs()["RayService"]
+    target = {"spec": doc["spec"], "rayClusterConfig": doc["spec"]["rayClusterConfig"],
+              "worker": doc["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]}[where]
+    target[field] = "2"
+    with pytest.raises((AssertionError, jsonschema.ValidationError)):
+        check_rayservice(doc)
+
+
+def test_the_rayservice_serves_this_projects_application(monkeypatch):
+    """Its Serve config passes Ray's own schema, its import path is ray_serve.app_builder and its args build the
+    application; its pods' variables are settings the assistant accepts."""
+    serve_schema = pytest.importorskip("ray.serve.schema")
+    from month6_system import ray_serve
+
+    docs = kuberay_docs()
+    config = serve_schema.ServeDeploySchema(**yaml.safe_load(docs["RayService"]["spec"]["serveConfigV2"]))
+    [app] = config.applications
+    module, _, name = app.import_path.partition(":")
+    assert (module, name) == ("month6_system.ray_serve", "app_builder")
+    settings = check_environment({**docs["ConfigMap"]["data"],
+                                  "HYBRID_DATABASE_URL": "postgresql://assistant@db:5432/assistant"}, monkeypatch)
+    assert settings.database_url and settings.chroma_url  # replicas keep no state of their own
+    built = ray_serve.app_builder(app.args)._bound_deployment
+    assert built._deployment_config.autoscaling_config.max_replicas == 8
+    assert built.ray_actor_options["num_cpus"] == 2

@@ -65,8 +65,13 @@ def test_the_storage_contract_holds_on_both_databases(store):
     store.put_trace("trace-1", "team-a", {"expert": "math"})  # the same id again replaces it
     assert store.get_trace("trace-1", "team-a") == {"expert": "math"}
     assert store.get_trace("trace-1", "team-b") is None and store.get_trace("nope") is None
+    blob = bytes(range(256)) * 40  # a long-memory state: binary, every byte value
+    store.put_memory_state("team-a", b"older", 5)
+    store.put_memory_state("team-a", blob, 1234)  # replaces it
+    assert store.get_memory_state("team-a") == blob and store.get_memory_state("team-b") is None
     assert store.forget("team-a") == 3
     assert store.messages("team-a") == [] and store.get_trace("trace-1") is None
+    assert store.get_memory_state("team-a") is None
     assert [m.content for m in store.messages("team-b")] == ["my badge id is ZZZ"]
 
 
@@ -97,7 +102,7 @@ def test_replicas_starting_together_migrate_once(database_url):
     for t in threads:
         t.join()
     assert not errors
-    assert sorted(applied) == [[], [], [], [1, 2]]  # the advisory lock: one ran them, three found them done
+    assert sorted(applied) == [[], [], [], [1, 2, 3]]  # the advisory lock: one ran them, three found them done
 
 
 def test_a_newer_postgres_schema_is_refused_and_a_failing_migration_keeps_the_earlier_ones(database_url, tmp_path):
@@ -105,7 +110,7 @@ def test_a_newer_postgres_schema_is_refused_and_a_failing_migration_keeps_the_ea
     migrate(db, MIGRATIONS)
     with db.transaction():
         db.execute("INSERT INTO schema_version (name, version) VALUES ('assistant', 99)")
-    with pytest.raises(UserError, match="schema version 99, newer than this code's 2"):
+    with pytest.raises(UserError, match="schema version 99, newer than this code's 3"):
         migrate(db, MIGRATIONS)
     folder = tmp_path / "m"
     (folder / "postgresql").mkdir(parents=True)
