@@ -5,26 +5,61 @@ For each checkpoint NAME=PATH, every (length, facts) point: `--docs` histories o
 values), every fact asked on its own from the state after the history (as LongMemory asks), exact
 match of value + terminator, 95% Wilson interval. Points that do not fit (16 facts in 1k tokens) are
 skipped. Writes runs/bench_month3/memory.json, memory_recall_vs_length.png (one line per reader and
-number of facts) and memory_recall_vs_facts.png.
+number of facts) and memory_recall_vs_facts.png (named after `--out`).
+
+`--confidence N`: also, per reader and point, N histories read one by one through LongMemory (as month 6 reads
+a key's messages) and every fact asked with greedy decoding: how often an answer above each confidence threshold
+is right, and how many answers clear it (month 6 trusts the reader above `memory_confidence` and searches the
+transcript below it). Written to memory_confidence.json (named after `--out`).
 
     OMP_NUM_THREADS=1 python benchmarks/month3_memory.py \\
         --ckpts mamba=runs/month3_memory/recall.pt rwkv=runs/month3_memory_rwkv/phase1.pt \\
         --lengths 1000 10000 100000 --facts 1 4 16 --docs 32
+    OMP_NUM_THREADS=1 python benchmarks/month3_memory.py --ckpts mamba=month3_mamba/checkpoints/memory.pt \\
+        --lengths 1000 10000 --facts 4 --docs 32 --confidence 32
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 from pathlib import Path
 
 import torch
 
 from month3_mamba.families import load_recall_model
-from month3_mamba.recall import check_fits, evaluate_recall
+from month3_mamba.memory import LongMemory
+from month3_mamba.recall import check_fits, evaluate_recall, make_document, random_facts
 from shared.plotting import plot_series
 
 OUT = Path("runs/bench_month3")
+THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
+
+
+def greedy_answers(model, task, length: int, n_docs: int, n_facts: int, corpus: str, vocab: str,
+                   seed: int = 1) -> list[tuple[float, bool]]:
+    """(confidence, right) of every fact of n_docs histories, each read alone and asked as LongMemory asks."""
+    rng, out = random.Random(seed), []
+    for _ in range(n_docs):
+        facts = random_facts(rng, n_facts, task, vocab)
+        text, _ = make_document(rng, length, facts, corpus, task.fact_format.snap_to_words, with_questions=False)
+        memory = LongMemory(model, task)
+        memory.write(text)
+        for fact in facts:
+            r = memory.recall(fact.key)
+            out.append((r.confidence, r.stopped and r.answer == fact.value))
+    return out
+
+
+def by_threshold(answers: list[tuple[float, bool]]) -> list[dict]:
+    """Per threshold: the share of answers at or above it (coverage) and the share of those that are right."""
+    rows = []
+    for t in THRESHOLDS:
+        kept = [right for confidence, right in answers if confidence >= t]
+        rows.append({"threshold": t, "coverage": len(kept) / len(answers),
+                     "precision": sum(kept) / len(kept) if kept else None})
+    return rows
 
 
 def main() -> None:
@@ -36,6 +71,9 @@ def main() -> None:
     parser.add_argument("--corpus", default="licenses")
     parser.add_argument("--vocab", default="train", choices=["train", "heldout"])
     parser.add_argument("--out", default=str(OUT / "memory.json"))
+    parser.add_argument("--confidence", type=int, default=0, metavar="N", help="also N histories per point read "
+                                                                               "one by one, answers decoded greedily, "
+                                                                               "precision by confidence threshold")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -59,12 +97,27 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
+    if args.confidence:
+        calibration = []
+        for row in rows:
+            model, task = load_recall_model(row["ckpt"])
+            answers = greedy_answers(model, task, row["length"], args.confidence, row["facts"], args.corpus,
+                                     args.vocab)
+            table = by_threshold(answers)
+            calibration.append({"name": row["name"], "length": row["length"], "facts": row["facts"],
+                                "answers": len(answers), "thresholds": table})
+            cells = "  ".join(f">={t['threshold']:.2f}: {t['coverage']:.0%} kept, "
+                              + (f"{t['precision']:.0%} right" if t["precision"] is not None else "-")
+                              for t in table)
+            print(f"{row['name']:<12} {row['facts']:>2} facts {row['length']:>9,} tokens, greedy: {cells}", flush=True)
+        out.with_name(f"{out.stem}_confidence.json").write_text(json.dumps(calibration, indent=2))
     title = f"{args.corpus} prose (held out), {args.vocab} keys, {args.docs} histories per point"
     plot_series(series(rows, lambda r: f"{r['name']}, {r['facts']} facts", "length"),
-                out.with_name("memory_recall_vs_length.png"), "history length (tokens)", "exact recall", title,
-                logx=True)
+                out.with_name(f"{out.stem}_recall_vs_length.png"), "history length (tokens)", "exact recall", title,
+                logx=True, ylim=(0, 1.02))
     plot_series(series(rows, lambda r: f"{r['name']}, {r['length']:,} tokens", "facts"),
-                out.with_name("memory_recall_vs_facts.png"), "facts held", "exact recall", title, logx=True)
+                out.with_name(f"{out.stem}_recall_vs_facts.png"), "facts held", "exact recall", title, logx=True,
+                ylim=(0, 1.02))
 
 
 def series(rows: list[dict], label, x: str) -> dict:

@@ -2,13 +2,13 @@
 Any streaming family's checkpoint works (Mamba, hybrid, RWKV: exported checkpoints record which).
 
     python -m month3_mamba read FILE --ask "qzv?" --ask "abc?"
-    python -m month3_mamba read FILE --ckpt runs/month3_memory/recall.pt --ask "what is my door code?"
+    python -m month3_mamba read FILE --ckpt month3_mamba/checkpoints/memory.pt --ask "what is my door code?"
 
 The file is read `--chunk` bytes at a time; each chunk goes through the model with the
 streaming state carried on, then is dropped: memory is the model, one chunk and the state
 (a few KB), whether the file is 1 KB or 1 GB. Questions go to a `LongMemory` (memory.py) over
 that state, in the checkpoint's memory format (facts.py): a braces reader is asked `{key? ` and
-writes the value's digits; a sentences reader is asked `Q: what is KEY?` and writes until its
+writes the value's digits; a sentences reader is asked `Q: what is KEY?` / `A: KEY is ` and writes until its
 terminator. Each answer comes with its confidence (exp of the mean log-probability of its bytes).
 """
 

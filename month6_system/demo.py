@@ -66,7 +66,10 @@ def describe(trace: dict[str, Any]) -> str:
     if not trace.get("tool_steps"):
         parts.append("no tool")
     if "memory" in trace:
-        parts.append(f"memory path: {trace['memory']['path']}")
+        memory = trace["memory"]
+        confidence = memory.get("reader_confidence")
+        parts.append(f"memory path: {memory['path']}" + (f" (reader confidence {confidence:.2f})"
+                                                         if confidence is not None else ""))
     if trace.get("citations"):
         parts.append("citations " + ", ".join(trace["citations"]))
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in trace.get("stages_s", {}).items())

@@ -24,8 +24,8 @@ from typing import Any
 from month6_system.settings import Settings, load_settings
 from shared.config import add_config_arguments, config_from_args
 
-# A local test cluster: no token auth between its own processes, no usage report, sockets on loopback
-# (../shared/notes/dependency-findings.md: Ray 2.60).
+# A local test cluster: no token auth between its own processes (Ray 2.60 turns it on by default), no usage report,
+# sockets on loopback only.
 LOCAL_RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 

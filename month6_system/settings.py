@@ -26,7 +26,7 @@ from shared.errors import UserError
 
 CONFIG_FILE_ENV = "HYBRID_CONFIG_FILE"
 # Below this confidence month 3's reader's answer is not trusted and the transcript is searched instead.
-MEMORY_CONFIDENCE = 0.5
+MEMORY_CONFIDENCE = 0.9
 
 
 class Settings(BaseSettings):
@@ -70,7 +70,7 @@ class Settings(BaseSettings):
                                                 "lists); an expert's answer uses the model named after the expert "
                                                 "when the upstream lists one")
     upstream_api_key: str = Field("", description="the key the upstream wants, if any")
-    long_memory: bool = Field(False, description="month 3's streaming reader keeps what each key says (a few KiB "
+    long_memory: bool = Field(True, description="month 3's streaming reader keeps what each key says (a few KiB "
                                                 "per key) and answers recall first; off: the transcript search alone")
     memory_confidence: float = Field(MEMORY_CONFIDENCE, gt=0, le=1,
                                      description="below this confidence the reader's answer is not trusted and the "

@@ -41,8 +41,10 @@ def plot_series(
     title: str = "",
     logx: bool = False,
     logy: bool = False,
+    ylim: tuple[float, float] | None = None,
 ) -> Path:
-    """One line per name: {name: (xs, ys)}; handy for measurements against length."""
+    """One line per name: {name: (xs, ys)}; handy for measurements against length. `ylim`: e.g. (0, 1) for an
+    accuracy, so that a flat line at 0 does not fill the plot."""
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
     for name, (xs, ys) in series.items():
@@ -53,6 +55,8 @@ def plot_series(
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     if title:
         ax.set_title(title)
     ax.legend()
