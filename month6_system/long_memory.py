@@ -6,7 +6,7 @@ PostgreSQL), so every replica reads and extends the same memory.
     memory.recall("team-a", "my badge number")           # month 3's Recall: answer, confidence, prompt
 
 What a key has said is streamed through the reader once, as it arrives, and only the reader's state is kept
-(a few KiB whatever the history's length); the transcript stays the durable record and the fallback
+(about 40 KB whatever the history's length); the transcript stays the durable record and the fallback
 (tools.recall_memory_tool asks this first and searches the transcript when the confidence is low).
 """
 
@@ -20,8 +20,8 @@ from month6_system.storage import Storage
 
 
 class KeyedMemory:
-    """LongMemory states by key over one reader. Each call reads the key's state from the storage (a few KiB:
-    about a millisecond), so replicas never answer from a stale copy and a forgotten key is forgotten everywhere."""
+    """LongMemory states by key over one reader. Each call reads the key's state from the storage (about 40 KB:
+    a few milliseconds), so replicas never answer from a stale copy and a forgotten key is forgotten everywhere."""
 
     def __init__(self, reader: LongMemory, storage: Storage) -> None:
         self.reader, self.storage = reader, storage

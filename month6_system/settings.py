@@ -70,8 +70,9 @@ class Settings(BaseSettings):
                                                 "lists); an expert's answer uses the model named after the expert "
                                                 "when the upstream lists one")
     upstream_api_key: str = Field("", description="the key the upstream wants, if any")
-    long_memory: bool = Field(True, description="month 3's streaming reader keeps what each key says (a few KiB "
-                                                "per key) and answers recall first; off: the transcript search alone")
+    long_memory: bool = Field(True, description="month 3's streaming reader keeps what each key says (about "
+                                                "40 KB per key) and answers recall first; off: the transcript "
+                                                "search alone")
     memory_confidence: float = Field(MEMORY_CONFIDENCE, gt=0, le=1,
                                      description="below this confidence the reader's answer is not trusted and the "
                                                  "transcript is searched")

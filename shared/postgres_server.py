@@ -36,6 +36,15 @@ def bindir() -> Path:
     raise UserError("PostgreSQL is not installed: apt-get install postgresql (the scale tests need its server)")
 
 
+def installed() -> bool:
+    """Whether this machine has PostgreSQL's server binaries (tests that need one skip without them)."""
+    try:
+        bindir()
+    except UserError:
+        return False
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

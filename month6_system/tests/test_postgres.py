@@ -14,15 +14,10 @@ from month6_system.limits import SharedRateLimiter
 from month6_system.storage import MIGRATIONS, SqlStorage
 from shared.errors import UserError
 from shared.migrations import migrate
-from shared.postgres_server import bindir
+from shared.postgres_server import installed
 from shared.sql import connect
 
-try:
-    bindir()
-    HAVE_POSTGRES = True
-except UserError:
-    HAVE_POSTGRES = False
-pytestmark = pytest.mark.skipif(not HAVE_POSTGRES, reason="no PostgreSQL server (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(not installed(), reason="no PostgreSQL server (.ci/run installs it)")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 only, 2 CPUs): 2 replicas of the scripted assistant share a throwaway PostgreSQL server, and test_openai_sdk.py's
 conformance tests run unchanged against Serve's proxy (their column `ray x2` of the conformance table). Then what
 only replicas have: requests spread over both processes, a trace written by one replica served by the other, a
-killed replica replaced while the other keeps answering; the RayService's import path builds the application."""
+killed replica replaced while the other keeps answering. (The RayService's import path: test_deploy.py.)"""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ from month6_system.settings import Settings  # noqa: E402
 from month6_system.tests.conftest import LiveServer, ScriptedWithRecords  # noqa: E402
 from month6_system.tests.test_openai_sdk import *  # noqa: E402,F403  (the same tests, against this module's server)
 from month6_system.tests.test_openai_sdk import MODEL, ask  # noqa: E402
-from shared.postgres_server import bindir, free_port, temporary_postgres  # noqa: E402
+from shared.postgres_server import free_port, installed, temporary_postgres  # noqa: E402
 
 CONFORMANCE_COLUMN = "ray x2"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not installed(), reason="no PostgreSQL server (.ci/run installs it)")]
 
 
 def scripted(settings: Settings) -> ScriptedWithRecords:
@@ -33,10 +34,6 @@ def scripted(settings: Settings) -> ScriptedWithRecords:
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
-    try:
-        bindir()
-    except Exception as err:  # noqa: BLE001 - a machine without PostgreSQL's server
-        pytest.skip(str(err))
     with temporary_postgres() as database_url:
         settings = Settings(data_dir=tmp_path_factory.mktemp("ray-data"), port=free_port(), database_url=database_url,
                             rate_limit_per_minute=0)
@@ -103,18 +100,3 @@ def test_scale_config_options():
     for bad in ({"replicas": 0}, {"min_replicas": 3, "max_replicas": 2}, {"threads": 0}, {"num_cpus": 0}):
         with pytest.raises(ValueError):
             ray_serve.ScaleConfig(**bad)
-
-
-def test_the_rayservice_import_path_builds_the_application(monkeypatch, tmp_path):
-    """What KubeRay's RayService runs: `import_path` with `args` (strings, as `serve run` passes them)."""
-    from ray.serve.api import Application
-
-    monkeypatch.setenv("HYBRID_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("HYBRID_DATABASE_URL", "postgresql://assistant@db:5432/assistant")
-    app = ray_serve.app_builder({"min_replicas": "1", "max_replicas": "4", "threads": "2"})
-    assert isinstance(app, Application)
-    deployment = app._bound_deployment
-    assert deployment._deployment_config.autoscaling_config.max_replicas == 4
-    assert deployment.init_args[0]["database_url"] == "postgresql://assistant@db:5432/assistant"
-    with pytest.raises(ValueError, match="unknown argument"):
-        ray_serve.app_builder({"replica": "2"})
