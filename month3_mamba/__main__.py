@@ -7,7 +7,7 @@ from shared.cli import Command, run_subcommands
 COMMANDS = {
     "read": Command("month3_mamba.read", "stream a long file through a trained reader in constant memory"),
     "make-doc": Command("month3_mamba.make_doc", "write a long document with planted facts and questions"),
-    "train-recall": Command("month3_mamba.train_recall", "train a recall model (mamba, hybrid, rwkv, transformer)"),
+    "train-recall": Command("month3_mamba.train_recall", "train a recall model (five families)"),
     "eval-recall": Command("month3_mamba.eval_recall", "exact recall of planted facts against document length"),
 }
 

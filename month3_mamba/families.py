@@ -15,6 +15,7 @@ from torch import nn
 
 from month1_transformer.model import GPT, POS_ENCODINGS, GPTConfig
 from month3_mamba.checks import require_at_least
+from month3_mamba.delta import DeltaConfig, DeltaLM
 from month3_mamba.hybrid import HybridConfig, HybridLM
 from month3_mamba.model import MambaConfig, MambaLM
 from month3_mamba.recall import RecallTaskConfig
@@ -51,7 +52,8 @@ DEFAULT_CKPT = Path(__file__).resolve().parent / "checkpoints" / "recall.pt"  # 
 MEMORY_CKPT = DEFAULT_CKPT.parent / "memory.pt"  # the memory reader (sentences): month 6's long memory
 
 # The families that read a file through a constant-size state: arch -> (config, model).
-STREAMING = {"mamba": (MambaConfig, MambaLM), "hybrid": (HybridConfig, HybridLM), "rwkv": (RWKVConfig, RWKVLM)}
+STREAMING = {"mamba": (MambaConfig, MambaLM), "hybrid": (HybridConfig, HybridLM), "rwkv": (RWKVConfig, RWKVLM),
+             "delta": (DeltaConfig, DeltaLM)}
 CONFIGS: dict[str, type] = {**{arch: cls for arch, (cls, _) in STREAMING.items()}, "transformer": TransformerConfig}
 ARCHS = tuple(CONFIGS)
 

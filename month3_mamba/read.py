@@ -1,5 +1,5 @@
 """Read a text file of any length through a trained model in constant memory, then answer questions.
-Any streaming family's checkpoint works (Mamba, hybrid, RWKV: exported checkpoints record which).
+Any streaming family's checkpoint works (Mamba, hybrid, RWKV, delta: exported checkpoints record which).
 
     python -m month3_mamba read FILE --ask "qzv?" --ask "abc?"
     python -m month3_mamba read FILE --ckpt month3_mamba/checkpoints/memory.pt --ask "what is my door code?"
@@ -36,7 +36,8 @@ from shared.runtime import set_threads
 @dataclass
 class ReadConfig:
     ckpt: str = field(default=str(DEFAULT_CKPT), metadata={"help": "checkpoint of a streaming family (mamba, "
-                                                                   "hybrid, rwkv); the default: the committed reader"})
+                                                                   "hybrid, rwkv, delta); the default: the committed "
+                                                                   "reader"})
     chunk: int = field(default=2048, metadata={"help": "bytes per streamed chunk"})
     threads: int = field(default=1, metadata={"help": "torch threads"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})

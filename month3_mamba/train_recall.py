@@ -22,6 +22,7 @@ from pathlib import Path
 from torch import nn
 
 from month3_mamba.checks import require_at_least
+from month3_mamba.delta import DeltaConfig
 from month3_mamba.families import ARCHS, CONFIGS, TransformerConfig, build_model, export, read_checkpoint
 from month3_mamba.hybrid import HybridConfig
 from month3_mamba.model import MambaConfig
@@ -127,6 +128,7 @@ def add_model_arguments(group: argparse._ArgumentGroup) -> None:
     chosen family's config class supplies its own defaults (the ones --help lists)."""
     add_config_arguments(group, HybridConfig)  # Mamba's fields and the hybrid's
     add_config_arguments(group, RWKVConfig, exclude=MambaConfig)
+    add_config_arguments(group, DeltaConfig, exclude=HybridConfig)
     add_config_arguments(group, TransformerConfig, exclude=HybridConfig)
     for action in group._group_actions:
         action.default = argparse.SUPPRESS
@@ -138,7 +140,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser.add_argument_group("task"), RecallTaskConfig)
     add_model_arguments(parser.add_argument_group("model", (
         "Each --arch reads the options of its own config class (mamba: MambaConfig, hybrid: HybridConfig,\n"
-        "rwkv: RWKVConfig, transformer: TransformerConfig); an option left out takes that class's default.")))
+        "rwkv: RWKVConfig, delta: DeltaConfig, transformer: TransformerConfig); an option left out takes\n"
+        "that class's default.")))
     add_config_arguments(parser.add_argument_group("training"), TrainConfig, defaults=RECALL_TRAINING)
 
 

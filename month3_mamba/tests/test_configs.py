@@ -58,10 +58,12 @@ README_COMMANDS |= {
                             "--out-dir runs/month3_memory_hybrid --export runs/month3_memory_hybrid/phase1.pt",
     "memory_rwkv_phase1": "--arch rwkv --ffn-mult 2 --chunk-size 32 " + MEMORY +
                           "--out-dir runs/month3_memory_rwkv --export runs/month3_memory_rwkv/phase1.pt",
+    "memory_delta_phase1": "--arch delta --d-state 32 " + MAMBA + MEMORY +
+                           "--out-dir runs/month3_memory_delta --export runs/month3_memory_delta/phase1.pt",
 }
 # Parameter counts in the README's tables: per family, and where a preset's model is not its family's usual size.
-README_PARAMS = {"mamba": 82_880, "hybrid": 99_328, "rwkv": 91_584, "transformer": 115_008,
-                 "memory_phase1": 95_168, "memory_hybrid_phase1": 111_616}
+README_PARAMS = {"mamba": 82_880, "hybrid": 99_328, "rwkv": 91_584, "delta": 92_388, "transformer": 115_008,
+                 "memory_phase1": 95_168, "memory_hybrid_phase1": 111_616, "memory_delta_phase1": 100_580}
 
 
 @pytest.fixture
