@@ -33,21 +33,25 @@ class KeyedMemory:
 
         return cls(LongMemory.from_checkpoint(path or MEMORY_CKPT), storage)
 
-    def _load(self, key: str) -> LongMemory:
+    def _restore(self, saved: bytes | None) -> LongMemory:
         self.reader.reset()
-        saved = self.storage.get_memory_state(key)
         return self.reader.from_bytes(saved) if saved is not None else self.reader
 
     def write(self, key: str, text: str) -> None:
-        """Stream `text` into the key's state and store the state."""
-        with self._lock:
-            memory = self._load(key)
+        """Stream `text` into the key's state and store the state (in one storage step: replicas writing the
+        same key at once take turns)."""
+
+        def extend(saved: bytes | None) -> tuple[bytes, int]:
+            memory = self._restore(saved)
             memory.write(text.strip() + " ")
-            self.storage.put_memory_state(key, memory.to_bytes(), memory.tokens)
+            return memory.to_bytes(), memory.tokens
+
+        with self._lock:
+            self.storage.update_memory_state(key, extend)
 
     def recall(self, key: str, question: str) -> Recall:
         with self._lock:
-            return self._load(key).recall(question)
+            return self._restore(self.storage.get_memory_state(key)).recall(question)
 
     def for_key(self, key: str) -> KeyRecall:
         return KeyRecall(self, key)

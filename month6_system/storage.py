@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,7 +54,7 @@ class Storage(Protocol):
 
     def get_trace(self, trace_id: str, key: str | None = None) -> dict[str, Any] | None: ...
 
-    def put_memory_state(self, key: str, state: bytes, tokens: int) -> None: ...
+    def update_memory_state(self, key: str, update: Callable[[bytes | None], tuple[bytes, int]]) -> None: ...
 
     def get_memory_state(self, key: str) -> bytes | None: ...
 
@@ -116,9 +117,16 @@ class SqlStorage:
             return None
         return json.loads(row[1])
 
-    def put_memory_state(self, key: str, state: bytes, tokens: int) -> None:
-        """The key's long-memory state (month 3's LongMemory.to_bytes), replacing the one before."""
+    def update_memory_state(self, key: str, update: Callable[[bytes | None], tuple[bytes, int]]) -> None:
+        """Replace the key's long-memory state (month 3's LongMemory.to_bytes) with `update(the stored state or
+        None)`, which returns (new state, tokens read), as one step: replicas extending one key's memory at the
+        same moment take turns (PostgreSQL: an advisory lock on the key until the commit; SQLite, one process:
+        the connection's lock) instead of the later write dropping what the earlier one added."""
         with self.db.transaction():
+            if self.db.dialect == "postgresql":
+                self.db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("memory_states:" + key,))
+            row = self.db.execute("SELECT state FROM memory_states WHERE key = ?", (key,)).fetchone()
+            state, tokens = update(bytes(row[0]) if row is not None else None)
             self.db.execute("INSERT INTO memory_states (key, tokens, state, updated) VALUES (?, ?, ?, ?) ON CONFLICT "
                             "(key) DO UPDATE SET tokens = excluded.tokens, state = excluded.state, "
                             "updated = excluded.updated", (key, tokens, state, time.time()))

@@ -60,10 +60,16 @@ README_COMMANDS |= {
                           "--out-dir runs/month3_memory_rwkv --export runs/month3_memory_rwkv/phase1.pt",
     "memory_delta_phase1": "--arch delta --d-state 32 " + MAMBA + MEMORY +
                            "--out-dir runs/month3_memory_delta --export runs/month3_memory_delta/phase1.pt",
+    "memory_delta_phase2": "--arch delta --d-state 32 " + MAMBA + "--format sentences --corpus train-mix "
+                           "--questions independent --n-facts 16 --seq-len 80 --max-seq-len 8192 --batch-tokens 16384 "
+                           "--max-steps 6000 --lr 3e-3 --min-lr 3e-4 --eval-interval 250 --eval-batches 2 "
+                           "--ckpt-interval 50 --out-dir runs/month3_memory_delta "
+                           "--export runs/month3_memory_delta/phase2.pt",
 }
 # Parameter counts in the README's tables: per family, and where a preset's model is not its family's usual size.
 README_PARAMS = {"mamba": 82_880, "hybrid": 99_328, "rwkv": 91_584, "delta": 92_388, "transformer": 115_008,
-                 "memory_phase1": 95_168, "memory_hybrid_phase1": 111_616, "memory_delta_phase1": 100_580}
+                 "memory_phase1": 95_168, "memory_hybrid_phase1": 111_616, "memory_delta_phase1": 100_580,
+                 "memory_delta_phase2": 100_580}
 
 
 @pytest.fixture

@@ -61,9 +61,9 @@ def test_the_storage_contract_holds_on_both_databases(store):
     assert store.get_trace("trace-1", "team-a") == {"expert": "math"}
     assert store.get_trace("trace-1", "team-b") is None and store.get_trace("nope") is None
     blob = bytes(range(256)) * 40  # a long-memory state: binary, every byte value
-    store.put_memory_state("team-a", b"older", 5)
-    store.put_memory_state("team-a", blob, 1234)  # replaces it
-    assert store.get_memory_state("team-a") == blob and store.get_memory_state("team-b") is None
+    store.update_memory_state("team-a", lambda saved: (b"older", 5))
+    store.update_memory_state("team-a", lambda saved: (saved + blob, 1234))  # sees the stored state, replaces it
+    assert store.get_memory_state("team-a") == b"older" + blob and store.get_memory_state("team-b") is None
     assert store.forget("team-a") == 3
     assert store.messages("team-a") == [] and store.get_trace("trace-1") is None
     assert store.get_memory_state("team-a") is None
@@ -157,6 +157,29 @@ def test_concurrent_requests_never_take_more_than_the_burst(database_url):
     for t in threads:
         t.join()
     assert len(allowed) == 10  # 32 attempts from 4 connections at once: exactly the burst got through
+
+
+def test_replicas_extending_one_keys_memory_at_once_lose_nothing(database_url):
+    from month6_system.long_memory import KeyedMemory
+    from month6_system.tests.test_long_memory import reader
+
+    stores = [SqlStorage(database_url) for _ in range(2)]  # two replicas: two connections
+    memories = [KeyedMemory(reader(), store) for store in stores]
+    messages = [f"Message {i} from replica {r}." for r in range(2) for i in range(12)]
+
+    def talk(replica: int) -> None:
+        for text in messages[replica * 12 : (replica + 1) * 12]:
+            memories[replica].write("team-a", text)
+
+    threads = [threading.Thread(target=talk, args=(replica,)) for replica in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    tokens = stores[0].db.execute("SELECT tokens FROM memory_states WHERE key = ?", ("team-a",)).fetchone()[0]
+    assert tokens == sum(len(text) + 1 for text in messages)  # every message read once: no write lost the other's
+    for store in stores:
+        store.close()
 
 
 def test_two_servers_on_one_database_share_keys_limits_and_transcripts(database_url, tmp_path):
