@@ -28,9 +28,11 @@ from pathlib import Path
 
 import torch
 
+from month3_mamba.delta import DeltaLM, write_rates
 from month3_mamba.families import load_recall_model
 from month3_mamba.memory import LongMemory
-from month3_mamba.recall import check_fits, evaluate_recall, make_document, random_facts
+from month3_mamba.prose import filler
+from month3_mamba.recall import check_fits, encode, evaluate_recall, make_document, random_facts
 from shared.plotting import plot_series
 
 OUT = Path("runs/bench_month3")
@@ -80,6 +82,11 @@ def main() -> None:
     for spec in args.ckpts:
         name, path = spec.split("=", 1)
         model, task = load_recall_model(path)
+        if isinstance(model, DeltaLM):  # how often each delta-rule head writes over plain prose (no facts in it)
+            prose = torch.tensor([encode(filler(random.Random(0), 20_000, args.corpus))])
+            for layer, rates in enumerate(write_rates(model, prose)):
+                print(f"{name:<12} delta-rule layer {layer + 1} writes at " + ", ".join(f"{r:.1%}" for r in rates.tolist())
+                      + f" of 20,000 bytes of {args.corpus} prose (per head)", flush=True)
         for facts in args.facts:
             for length in args.lengths:
                 try:

@@ -176,3 +176,18 @@ class DeltaLM(StreamingLM):
         layers = [DeltaBlock(cfg) if kind == "delta" else MambaBlock(cfg) for kind in delta_layer_kinds(cfg)]
         super().__init__(cfg, layers)
         rescale_residual_writes(self, cfg.n_layer)
+
+
+@torch.no_grad()
+def write_rates(model: DeltaLM, ids: Tensor) -> list[Tensor]:
+    """Per delta-rule layer, (heads,): the share of the bytes of `ids` (b, l) at which each head writes (beta > 0).
+    Over prose a long memory should hardly write: every write there takes a little of what the facts left."""
+    gates: list[Tensor] = []
+    hooks = [block.mixer.beta_proj.register_forward_hook(lambda module, args, out: gates.append(out.clamp(0, 1)))
+             for block in model.backbone.layers if isinstance(block, DeltaBlock)]
+    try:
+        model(ids)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [(gate > 0).float().mean((0, 1)) for gate in gates]

@@ -10,7 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from month3_mamba.delta import DeltaConfig, DeltaLM, delta_layer_kinds, delta_rule_chunked, delta_rule_recurrent
+from month3_mamba.delta import (
+    DeltaConfig,
+    DeltaLM,
+    delta_layer_kinds,
+    delta_rule_chunked,
+    delta_rule_recurrent,
+    write_rates,
+)
 from month3_mamba.model import MambaBlock, state_nbytes
 from month3_mamba.tests.test_rwkv_hybrid import _streams_like_full_forward
 
@@ -77,15 +84,18 @@ def test_a_closed_gate_leaves_the_memory_exactly_as_it_was():
     torch.manual_seed(0)
     model = DeltaLM(DeltaConfig(vocab_size=40, d_model=16, d_state=4, n_head=2)).eval()
     gate = model.backbone.layers[1].mixer.beta_proj
+    ids = torch.randint(0, 40, (1, 30))
+    assert 0 < float(write_rates(model, ids)[0].mean()) <= 1
     with torch.no_grad():
         state = model.new_state(1)
-        model(torch.randint(0, 40, (1, 30)), state=state)  # something written
+        model(ids, state=state)  # something written
         before = state[1].memory.clone()
         assert before.abs().sum() > 0
         gate.weight.zero_()
         gate.bias.fill_(-0.1)  # clamp(-0.1, 0, 1) = 0: no write at all
         model(torch.randint(0, 40, (1, 5000)), state=state)
     assert torch.equal(state[1].memory, before)  # bit for bit, after 5,000 more bytes
+    assert write_rates(model, ids)[0].tolist() == [0.0, 0.0]
 
 
 def test_layout_and_streaming_like_the_full_forward():
