@@ -85,8 +85,9 @@ def main() -> None:
         if isinstance(model, DeltaLM):  # how often each delta-rule head writes over plain prose (no facts in it)
             prose = torch.tensor([encode(filler(random.Random(0), 20_000, args.corpus))])
             for layer, rates in enumerate(write_rates(model, prose)):
-                print(f"{name:<12} delta-rule layer {layer + 1} writes at " + ", ".join(f"{r:.1%}" for r in rates.tolist())
-                      + f" of 20,000 bytes of {args.corpus} prose (per head)", flush=True)
+                shares = ", ".join(f"{r:.1%}" for r in rates.tolist())
+                print(f"{name:<12} delta-rule layer {layer + 1} writes at {shares} of 20,000 bytes of {args.corpus} "
+                      "prose (per head)", flush=True)
         for facts in args.facts:
             for length in args.lengths:
                 try:

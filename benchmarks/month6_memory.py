@@ -6,10 +6,11 @@ For each history length (tokens of user messages, counted with SmolLM2's tokeniz
 stretches of Python-documentation prose as user messages with five facts ("My badge number is K7Q2X.") at
 random places (for the shortest history, only the first fact); each message goes to the transcript and through
 the reader, as the agent stores it. Each fact is then asked the way the tool-call adapter writes it
-(`recall_memory({"query": "my badge number"})`). Reported per length: the reader's exact answers and mean
+(`recall_memory({"query": "my badge number"})`), and so are three keys never stated (`my employee number`: the
+right answer is that nothing was said). Reported per length: the reader's exact answers and mean
 confidence, the transcript search's first result and top 3, which path the tool took and whether its answer
 holds the value, the time of one recall, and what each path keeps (the transcript grows with the history; the
-reader's state does not).
+reader's state does not), and for the untold keys how often the reader was sure and the tool answered from it.
 
     OMP_NUM_THREADS=1 python benchmarks/month6_memory.py
     OMP_NUM_THREADS=1 python benchmarks/month6_memory.py --lengths 10,1000,100000 --reader none
@@ -39,6 +40,7 @@ from shared.models import chat_model_path  # noqa: E402
 
 FACTS = [("badge number", "K7Q2X"), ("locker code", "4471"), ("manager's name", "Dana Ortiz"),
          ("project code", "ORION-5"), ("desk number", "C-17")]
+UNTOLD = ["employee number", "locker number", "passport number"]  # never stated: keys like the told ones
 MESSAGE_BYTES = 300  # one filler message (~60-70 tokens)
 
 
@@ -103,24 +105,30 @@ def main() -> None:
             counts["via_reader"] += result["path"] == "memory"
             answers = [result["answer"]] if result["path"] == "memory" else result["answer"][:1]
             counts["answered"] += any(value in text for text in answers)
+        sure = trusted = 0
+        for name in UNTOLD:  # the right answer is "not known": a memory-path answer is a wrong one
+            recalled = memory.recall(key, f"my {name}") if memory is not None else None
+            sure += recalled is not None and recalled.confidence >= args.threshold
+            trusted += tool(f"my {name}")["path"] == "memory"
         stored = storage.messages(key)
         state = storage.get_memory_state(key)
         rows.append({"tokens": counted, "messages": len(stored), "bytes": sum(len(m.content.encode()) for m in stored),
                      "state_bytes": len(state) if state else None, "facts": len(facts),
                      **{k: v / len(facts) for k, v in counts.items()},
                      "confidence": statistics.mean(confidences) if confidences else None,
-                     "recall_ms": statistics.median(seconds) * 1000, "build_s": build_s})
+                     "recall_ms": statistics.median(seconds) * 1000, "build_s": build_s,
+                     "untold_sure": sure / len(UNTOLD), "untold_trusted": trusted / len(UNTOLD)})
     print(f"memory recall: month 3's reader ({args.reader}), threshold {args.threshold}, falling back to the "
           f"transcript search (word overlap); {time.strftime('%Y-%m-%d')}")
     print("| history (tokens) | messages | transcript (bytes) | reader state (bytes) | facts | reader exact | "
           "reader confidence | transcript first / top 3 | answered by the reader | tool's answer right | "
-          "one recall (ms) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "one recall (ms) | untold keys: reader sure / answered by the reader |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         reader = (f"{r['reader']:.0%}", f"{r['confidence']:.2f}", f"{r['state_bytes']:,}") if memory else ("-",) * 3
         print(f"| {r['tokens']:,} | {r['messages']:,} | {r['bytes']:,} | {reader[2]} | {r['facts']} | {reader[0]} | "
               f"{reader[1]} | {r['first']:.0%} / {r['top3']:.0%} | {r['via_reader']:.0%} | {r['answered']:.0%} | "
-              f"{r['recall_ms']:.1f} |")
+              f"{r['recall_ms']:.1f} | {r['untold_sure']:.0%} / {r['untold_trusted']:.0%} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
     print(args.out)

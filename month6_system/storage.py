@@ -26,6 +26,9 @@ from shared.sql import connect
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "assistant"  # versioned SQL, applied in order (shared.migrations)
 _WORD = re.compile(r"\w+")
+# Words of a question that a statement of the fact need not contain ("what was my badge number?").
+_QUESTION_WORDS = {"what", "which", "was", "were", "the", "did", "does", "you", "your", "remember", "tell", "say",
+                   "said", "know", "again"}
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Storage(Protocol):
 
     def search_messages(self, key: str, query: str, limit: int = 5, role: str | None = "user") -> list[StoredMessage]:
         ...
+
+    def stated(self, key: str, value: str, query: str) -> StoredMessage | None: ...
 
     def forget(self, key: str) -> int: ...
 
@@ -95,6 +100,22 @@ class SqlStorage:
                 scored.append((overlap, message.id, message))
         scored.sort(key=lambda item: (-item[0], -item[1]))
         return [message for _, _, message in scored[:limit]]
+
+    def stated(self, key: str, value: str, query: str) -> StoredMessage | None:
+        """The key's latest user message that contains `value` and every word of `query` (question words aside):
+        where the user said it. Finds the value in SQL (LIKE), so only those messages are read."""
+        words = {w.lower() for w in _WORD.findall(query) if len(w) > 2} - _QUESTION_WORDS
+        if not value.strip() or not words:
+            return None
+        pattern = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.db.execute("SELECT id, key, conversation, role, content, created, trace_id FROM messages "
+                               "WHERE key = ? AND role = 'user' AND content LIKE ? ESCAPE '\\' ORDER BY id DESC",
+                               (key, pattern)).fetchall()
+        for row in rows:
+            message = StoredMessage(*row)
+            if value in message.content and words <= {w.lower() for w in _WORD.findall(message.content)}:
+                return message
+        return None
 
     def forget(self, key: str) -> int:
         """Delete the key's transcript, traces and long-memory state; the number of messages removed."""

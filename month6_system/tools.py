@@ -99,15 +99,23 @@ def search_documents_tool(rag, collection: str, lock: threading.Lock | None = No
 
 
 def recall_memory_tool(memory, storage, key: str, threshold: float = MEMORY_CONFIDENCE) -> Callable[..., dict]:
-    """Month 3's long memory first; below `threshold` confidence, a search of the stored transcript. The
-    result says which path answered."""
+    """Month 3's long memory first: its answer is taken at `threshold` confidence or more when a message of the key
+    states it (the value with the question's words: `Storage.stated`, a lookup by value), since the reader also
+    answers, sure of itself, for a key it was never told (with the value of a key like it). Otherwise a search of
+    the stored transcript. The result says which path answered."""
     def run(query: str) -> dict[str, Any]:
         recalled = memory.recall(query) if memory is not None else None
         if recalled is not None and recalled.confidence >= threshold:
-            return {"path": "memory", "answer": recalled.answer, "confidence": round(recalled.confidence, 4)}
+            source = storage.stated(key, recalled.answer, query)
+            if source is not None:
+                return {"path": "memory", "answer": recalled.answer, "confidence": round(recalled.confidence, 4),
+                        "stated_in": source.id}
         found = storage.search_messages(key, query, limit=3)
-        return {"path": "transcript", "answer": [m.content for m in found],
-                "memory_confidence": round(recalled.confidence, 4) if recalled is not None else None}
+        result = {"path": "transcript", "answer": [m.content for m in found],
+                  "memory_confidence": round(recalled.confidence, 4) if recalled is not None else None}
+        if recalled is not None and recalled.confidence >= threshold:
+            result["memory_unconfirmed"] = recalled.answer  # sure, but no message states it for this question
+        return result
     return run
 
 

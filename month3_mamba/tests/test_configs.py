@@ -10,7 +10,7 @@ import torch
 
 import month3_mamba.train_recall as train_recall_module
 from month3_mamba.__main__ import main
-from month3_mamba.families import ARCHS, CONFIGS, build_model
+from month3_mamba.families import ARCHS, CONFIGS, MEMORY_CKPT, build_model
 from month3_mamba.read import DEFAULT_CKPT
 from month3_mamba.recall import RecallTaskConfig
 from month3_mamba.train_recall import RECALL_TRAINING, RecallRunConfig, family_help
@@ -62,7 +62,7 @@ README_COMMANDS |= {
                            "--out-dir runs/month3_memory_delta --export runs/month3_memory_delta/phase1.pt",
     "memory_delta_phase2": "--arch delta --d-state 32 " + MAMBA + "--format sentences --corpus train-mix "
                            "--questions independent --n-facts 16 --seq-len 80 --max-seq-len 8192 --batch-tokens 16384 "
-                           "--max-steps 6000 --lr 3e-3 --min-lr 3e-4 --eval-interval 250 --eval-batches 2 "
+                           "--max-steps 5600 --lr 3e-3 --min-lr 3e-4 --eval-interval 250 --eval-batches 2 "
                            "--ckpt-interval 50 --out-dir runs/month3_memory_delta "
                            "--export runs/month3_memory_delta/phase2.pt",
 }
@@ -131,3 +131,14 @@ def test_phase2_preset_is_what_the_committed_checkpoint_records(parsed):
     assert {k: now[k] for k in recorded if k != "progress"} == {k: v for k, v in recorded.items() if k != "progress"}
     # The progress bar changes no number; options TrainConfig gained since the run stand at their defaults.
     assert all(now[k] == getattr(TrainConfig(), k) for k in now.keys() - recorded.keys())
+
+
+def test_the_memory_presets_are_what_the_shipped_memory_reader_records(parsed):
+    model, train, task, run = parsed("--config", "memory_delta_phase2")  # phase 2 resumes phase 1's run
+    state = torch.load(MEMORY_CKPT, weights_only=True)
+    assert state["arch"] == run.arch == "delta"
+    assert state["model_config"] == asdict(model) and state["task_config"] == asdict(task)
+    assert {k: v for k, v in state["train_config"].items() if k != "progress"} == \
+        {k: v for k, v in asdict(train).items() if k != "progress"}
+    first = parsed("--config", "memory_delta_phase1")
+    assert first[0] == model and first[1].out_dir == train.out_dir  # the same model, resumed from the same folder

@@ -1,15 +1,15 @@
 """LongMemory, the seam month 6 calls: text in as it comes, answers with a confidence, a state that
-saves and loads. Over the committed reader (braces) and a tiny untrained sentences model."""
+saves and loads. Over the committed reader (braces), a tiny untrained sentences model and the shipped memory reader."""
 
 import math
 
 import pytest
 import torch
 
-from month3_mamba.families import DEFAULT_CKPT, load_recall_model
+from month3_mamba.families import DEFAULT_CKPT, MEMORY_CKPT, load_recall_model
 from month3_mamba.memory import LongMemory, decode_answer
 from month3_mamba.model import MambaConfig, MambaLM
-from month3_mamba.recall import RecallTaskConfig
+from month3_mamba.recall import RecallTaskConfig, evaluate_recall
 from shared.errors import UserError
 
 DOC = "Some prose to read. {abc: 12} More prose, then another fact {xyz: 57} and the end of it."
@@ -110,3 +110,16 @@ def test_a_transformer_cannot_be_a_memory():
     task = RecallTaskConfig(max_seq_len=48)
     with pytest.raises(UserError, match="transformer"):
         LongMemory(build_model("transformer", TransformerConfig(d_model=16, n_head=2), task), task)
+
+
+def test_the_shipped_memory_reader_tells_four_facts_apart_on_prose_it_never_saw():
+    """Month 6's reader: 4 sentence facts in 4,000 tokens of the licenses corpus (no training document came from
+    it), each asked on its own, value and terminator exact (a random guess of the right shape is nearly never
+    exact). Measured 0.95 at 1k and 0.86 at 10k tokens (RESULTS.md); the bound leaves room for 16 histories' noise."""
+    model, task = load_recall_model(MEMORY_CKPT)
+    result = evaluate_recall(model, 4000, task, n_docs=16, n_facts=4, corpus="licenses", seed=5)
+    assert result["accuracy"] >= 0.75, result
+    memory = LongMemory(model, task)
+    memory.write("The weather was mild that week. My locker number is 5512. Then we went home and slept.")
+    r = memory.recall("What is my locker number?")
+    assert (r.answer, r.stopped) == ("5512", True) and r.confidence > 0.9, r

@@ -56,6 +56,9 @@ def test_the_storage_contract_holds_on_both_databases(store):
     assert [m.conversation for m in store.messages("team-a")] == ["c1", "c1", "c2"]
     assert store.messages("team-a")[0].id == first and store.messages("team-a")[1].trace_id == "trace-1"
     assert [m.content for m in store.search_messages("team-a", "what is my badge id?")] == ["my badge id is K7Q2X"]
+    assert store.stated("team-a", "K7Q2X", "What was my badge id?").id == first  # value and words, any case
+    assert store.stated("team-a", "K7Q2%", "my badge id") is None  # % is text, not a wildcard
+    assert store.stated("team-a", "K7Q2X", "my locker id") is None and store.stated("team-b", "K7Q2X", "badge") is None
     store.put_trace("trace-1", "team-a", {"expert": "chat"})
     store.put_trace("trace-1", "team-a", {"expert": "math"})  # the same id again replaces it
     assert store.get_trace("trace-1", "team-a") == {"expert": "math"}
