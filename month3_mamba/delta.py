@@ -35,7 +35,14 @@ from torch import Tensor, nn
 
 from month1_transformer.norm import RMSNorm
 from month3_mamba.checks import require_at_least
-from month3_mamba.model import MambaBlock, MambaConfig, StreamingLM, causal_depthwise_conv1d, rescale_residual_writes
+from month3_mamba.model import (
+    MambaBlock,
+    MambaConfig,
+    PreNormBlock,
+    StreamingLM,
+    causal_depthwise_conv1d,
+    rescale_residual_writes,
+)
 
 
 @dataclass
@@ -148,22 +155,11 @@ class DeltaMixer(nn.Module):
         return self.output(o, z)[:, 0]
 
 
-class DeltaBlock(nn.Module):
-    """Pre-norm residual: x + DeltaMixer(RMSNorm(x))."""
+class DeltaBlock(PreNormBlock):
+    """x + DeltaMixer(RMSNorm(x))."""
 
     def __init__(self, cfg: DeltaConfig) -> None:
-        super().__init__()
-        self.norm = RMSNorm(cfg.d_model, eps=cfg.norm_eps)
-        self.mixer = DeltaMixer(cfg)
-
-    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> DeltaLayerState:
-        return self.mixer.init_state(batch_size, device)
-
-    def forward(self, x: Tensor, state: DeltaLayerState | None = None) -> Tensor:
-        return x + self.mixer(self.norm(x), state)
-
-    def step(self, x: Tensor, state: DeltaLayerState) -> Tensor:
-        return x + self.mixer.step(self.norm(x), state)
+        super().__init__(cfg, DeltaMixer(cfg))
 
 
 def delta_layer_kinds(cfg: DeltaConfig) -> list[str]:

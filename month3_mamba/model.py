@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -170,22 +171,29 @@ def mamba_step(mixer: MambaMixer, x: Tensor, state: MambaLayerState) -> Tensor:
     return mixer.out_proj(y * F.silu(z))
 
 
-class MambaBlock(nn.Module):
-    """Pre-norm residual: x + mixer(RMSNorm(x))."""
+class PreNormBlock(nn.Module):
+    """Pre-norm residual around a streaming mixer: x + mixer(RMSNorm(x)), its state the mixer's."""
 
-    def __init__(self, cfg: MambaConfig) -> None:
+    def __init__(self, cfg: MambaConfig, mixer: nn.Module) -> None:
         super().__init__()
         self.norm = RMSNorm(cfg.d_model, eps=cfg.norm_eps)
-        self.mixer = MambaMixer(cfg)
+        self.mixer = mixer
 
-    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> MambaLayerState:
+    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> Any:
         return self.mixer.init_state(batch_size, device)
 
-    def forward(self, x: Tensor, state: MambaLayerState | None = None) -> Tensor:
+    def forward(self, x: Tensor, state: Any = None) -> Tensor:
         return x + self.mixer(self.norm(x), state)
 
-    def step(self, x: Tensor, state: MambaLayerState) -> Tensor:
+    def step(self, x: Tensor, state: Any) -> Tensor:
         return x + self.mixer.step(self.norm(x), state)
+
+
+class MambaBlock(PreNormBlock):
+    """x + MambaMixer(RMSNorm(x))."""
+
+    def __init__(self, cfg: MambaConfig) -> None:
+        super().__init__(cfg, MambaMixer(cfg))
 
 
 class MambaBackbone(nn.Module):
