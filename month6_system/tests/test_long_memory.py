@@ -4,11 +4,9 @@ tested in month 3 and through the assistant (test_hybrid_sdk.py)."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from month3_mamba.memory import LongMemory, Recall
+from month3_mamba.memory import LongMemory
 from month3_mamba.model import MambaConfig, MambaLM
 from month3_mamba.recall import RecallTaskConfig
 from month6_system.long_memory import KeyedMemory
@@ -52,39 +50,6 @@ def test_forgetting_a_key_resets_its_memory_everywhere(tmp_path):
     a.write("team-a", "My badge number is K7Q2X.")
     storage.forget("team-a")
     assert b.recall("team-a", "my badge number") == alone([], "my badge number")
-
-
-class ScriptedReader:
-    """A reader whose answer and confidence the test sets (what the tool does with them is under test)."""
-
-    def __init__(self, answer: str, confidence: float) -> None:
-        self.answer, self.confidence = answer, confidence
-
-    def recall(self, question: str) -> Recall:
-        return Recall(question, self.answer, self.confidence, math.log(self.confidence), True, question)
-
-
-def test_the_tool_trusts_a_sure_reader_only_where_a_message_states_its_answer(tmp_path):
-    storage = SqlStorage(tmp_path / "assistant.sqlite")
-    first = storage.append_message("team-a", "c1", "user", "My employee number is 4417.")
-    storage.append_message("team-a", "c1", "user", "The 50%_off code is A_1%.")
-    storage.append_message("team-b", "c1", "user", "My locker number is 4417.")  # another key's: never seen
-
-    def ask(reader: ScriptedReader, query: str) -> dict:
-        return recall_memory_tool(reader, storage, "team-a", threshold=0.9)(query)
-
-    assert ask(ScriptedReader("4417", 0.99), "What was my employee number?") == \
-        {"path": "memory", "answer": "4417", "confidence": 0.99, "stated_in": first}
-    assert ask(ScriptedReader("A_1%", 0.95), "the 50%_off code")["path"] == "memory"  # LIKE's wildcards as text
-    # Sure of itself for a key never told (the month-3 reader answers with a like key's value): not trusted.
-    unconfirmed = ask(ScriptedReader("4417", 0.99), "my locker number")
-    assert unconfirmed["path"] == "transcript" and unconfirmed["memory_unconfirmed"] == "4417"
-    assert unconfirmed["answer"] == ["My employee number is 4417."]  # the search's best match, for the model to judge
-    assert ask(ScriptedReader("A_1", 0.95), "the off code")["path"] == "transcript"  # "A_1" is not "A_1%"'s words
-    # Unsure: the transcript, whatever the messages say.
-    doubting = ask(ScriptedReader("4417", 0.5), "my employee number")
-    assert doubting["path"] == "transcript" and "memory_unconfirmed" not in doubting
-    assert doubting["memory_confidence"] == 0.5
 
 
 def test_the_tool_with_month_3s_reader_says_which_path_answered(tmp_path):

@@ -89,16 +89,27 @@ class _ScriptedMemory:
         return _Recalled(self.answer, self.confidence)
 
 
-def test_recall_uses_memory_when_sure_and_the_transcript_when_not(storage):
-    storage.append_message("alice", "c1", "user", "my badge id is K7Q2X")
+def test_recall_uses_memory_when_sure_and_stated_and_the_transcript_when_not(storage):
+    first = storage.append_message("alice", "c1", "user", "my badge id is K7Q2X")
     storage.append_message("alice", "c1", "assistant", "Noted.")
+    storage.append_message("alice", "c1", "user", "The 50%_off code is A_1%.")
     storage.append_message("bob", "c2", "user", "my badge id is ZZZ99")
-    sure = server_registry(memory=_ScriptedMemory("K7Q2X", 0.93), storage=storage, key="alice")
-    run = sure.execute("recall_memory", {"query": "what is my badge id?"})
-    assert run.result == {"path": "memory", "answer": "K7Q2X", "confidence": 0.93}
-    unsure = server_registry(memory=_ScriptedMemory("1234", 0.1), storage=storage, key="alice")
-    run = unsure.execute("recall_memory", {"query": "what is my badge id?"})
-    assert run.result["path"] == "transcript" and run.result["answer"] == ["my badge id is K7Q2X"]
+    storage.append_message("bob", "c2", "user", "my locker id is K7Q2X")  # another key's: never seen
+
+    def ask(answer: str, confidence: float, query: str) -> dict:
+        registry = server_registry(memory=_ScriptedMemory(answer, confidence), storage=storage, key="alice")
+        return registry.execute("recall_memory", {"query": query}).result
+
+    assert ask("K7Q2X", 0.93, "what is my badge id?") == \
+        {"path": "memory", "answer": "K7Q2X", "confidence": 0.93, "stated_in": first}
+    assert ask("A_1%", 0.95, "the 50%_off code")["path"] == "memory"  # LIKE's wildcards taken as text
+    # Sure of itself for a key never told (month 3's reader answers with a like key's value): not taken.
+    unconfirmed = ask("K7Q2X", 0.99, "what is my locker id?")
+    assert unconfirmed["path"] == "transcript" and unconfirmed["memory_unconfirmed"] == "K7Q2X"
+    assert unconfirmed["answer"] == []  # and the search finds nothing said about a locker
+    unsure = ask("1234", 0.1, "what is my badge id?")
+    assert unsure["path"] == "transcript" and unsure["answer"] == ["my badge id is K7Q2X"]
+    assert "memory_unconfirmed" not in unsure and unsure["memory_confidence"] == 0.1
 
 
 def test_storage_round_trip_and_key_isolation(tmp_path):
