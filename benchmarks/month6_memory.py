@@ -107,9 +107,9 @@ def main() -> None:
             counts["answered"] += any(value in text for text in answers)
         sure = trusted = 0
         for name in UNTOLD:  # the right answer is "not known": a memory-path answer is a wrong one
-            recalled = memory.recall(key, f"my {name}") if memory is not None else None
-            sure += recalled is not None and recalled.confidence >= args.threshold
-            trusted += tool(f"my {name}")["path"] == "memory"
+            result = tool(f"my {name}")
+            sure += result["path"] == "memory" or "memory_unconfirmed" in result
+            trusted += result["path"] == "memory"
         stored = storage.messages(key)
         state = storage.get_memory_state(key)
         rows.append({"tokens": counted, "messages": len(stored), "bytes": sum(len(m.content.encode()) for m in stored),

@@ -31,6 +31,15 @@ _QUESTION_WORDS = {"what", "which", "was", "were", "the", "did", "does", "you", 
                    "said", "know", "again"}
 
 
+def words_of(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def query_words(query: str) -> set[str]:
+    """The words a search looks for: those of more than two letters ("my", "is" match everything)."""
+    return {w for w in words_of(query) if len(w) > 2}
+
+
 @dataclass
 class StoredMessage:
     id: int
@@ -88,14 +97,14 @@ class SqlStorage:
 
     def search_messages(self, key: str, query: str, limit: int = 5, role: str | None = "user") -> list[StoredMessage]:
         """The key's messages sharing the most words with `query` (ties: the most recent first)."""
-        words = {w.lower() for w in _WORD.findall(query) if len(w) > 2}
+        words = query_words(query)
         if not words:
             return []
         scored = []
         for message in self.messages(key):
             if role is not None and message.role != role:
                 continue
-            overlap = len(words & {w.lower() for w in _WORD.findall(message.content)})
+            overlap = len(words & words_of(message.content))
             if overlap:
                 scored.append((overlap, message.id, message))
         scored.sort(key=lambda item: (-item[0], -item[1]))
@@ -104,7 +113,7 @@ class SqlStorage:
     def stated(self, key: str, value: str, query: str) -> StoredMessage | None:
         """The key's latest user message that contains `value` and every word of `query` (question words aside):
         where the user said it. Finds the value in SQL (LIKE), so only those messages are read."""
-        words = {w.lower() for w in _WORD.findall(query) if len(w) > 2} - _QUESTION_WORDS
+        words = query_words(query) - _QUESTION_WORDS
         if not value.strip() or not words:
             return None
         pattern = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -113,7 +122,7 @@ class SqlStorage:
                                (key, pattern)).fetchall()
         for row in rows:
             message = StoredMessage(*row)
-            if value in message.content and words <= {w.lower() for w in _WORD.findall(message.content)}:
+            if value in message.content and words <= words_of(message.content):
                 return message
         return None
 

@@ -105,15 +105,15 @@ def recall_memory_tool(memory, storage, key: str, threshold: float = MEMORY_CONF
     the stored transcript. The result says which path answered."""
     def run(query: str) -> dict[str, Any]:
         recalled = memory.recall(query) if memory is not None else None
-        if recalled is not None and recalled.confidence >= threshold:
-            source = storage.stated(key, recalled.answer, query)
-            if source is not None:
-                return {"path": "memory", "answer": recalled.answer, "confidence": round(recalled.confidence, 4),
-                        "stated_in": source.id}
+        sure = recalled is not None and recalled.confidence >= threshold
+        source = storage.stated(key, recalled.answer, query) if sure else None
+        if source is not None:
+            return {"path": "memory", "answer": recalled.answer, "confidence": round(recalled.confidence, 4),
+                    "stated_in": source.id}
         found = storage.search_messages(key, query, limit=3)
         result = {"path": "transcript", "answer": [m.content for m in found],
                   "memory_confidence": round(recalled.confidence, 4) if recalled is not None else None}
-        if recalled is not None and recalled.confidence >= threshold:
+        if sure:
             result["memory_unconfirmed"] = recalled.answer  # sure, but no message states it for this question
         return result
     return run
