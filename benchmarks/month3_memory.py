@@ -3,14 +3,16 @@
 For each checkpoint NAME=PATH, every (length, facts) point: `--docs` histories of held-out prose
 (`--corpus`, default licenses) with that many sentence facts (`--vocab`: train or heldout keys and
 values), every fact asked on its own from the state after the history (as LongMemory asks), exact
-match of value + terminator, 95% Wilson interval. Points that do not fit (16 facts in 1k tokens) are
-skipped. Writes runs/bench_month3/memory.json, memory_recall_vs_length.png (one line per reader and
-number of facts) and memory_recall_vs_facts.png (named after `--out`).
+match of value + terminator, 95% Wilson interval; `--untold N`: also N keys per history that it never
+stated, right when answered 'unknown.' (a reader trained without untold questions never says it). Points that
+do not fit (16 facts in 1k tokens) are skipped. Writes runs/bench_month3/memory.json,
+memory_recall_vs_length.png (one line per reader and number of facts) and memory_recall_vs_facts.png (named
+after `--out`).
 
 `--confidence N`: also, per reader and point, N histories read one by one through LongMemory (as month 6 reads
 a key's messages) and every fact asked with greedy decoding: how often an answer above each confidence threshold
 is right, and how many answers clear it (month 6 trusts the reader above `memory_confidence` and searches the
-transcript below it). Written to memory_confidence.json (named after `--out`).
+transcript below it, and where the reader answers 'unknown'). Written to memory_confidence.json (named after `--out`).
 
     OMP_NUM_THREADS=1 python benchmarks/month3_memory.py \\
         --ckpts mamba=runs/month3_memory/recall.pt rwkv=runs/month3_memory_rwkv/phase1.pt \\
@@ -33,6 +35,7 @@ from month3_mamba.families import load_recall_model
 from month3_mamba.memory import LongMemory
 from month3_mamba.prose import filler
 from month3_mamba.recall import check_fits, encode, evaluate_recall, make_document, random_facts
+from month3_mamba.train_recall import said_unknown
 from shared.plotting import plot_series
 
 OUT = Path("runs/bench_month3")
@@ -40,8 +43,9 @@ THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 
 
 def greedy_answers(model, task, length: int, n_docs: int, n_facts: int, corpus: str, vocab: str,
-                   seed: int = 1) -> list[tuple[float, bool]]:
-    """(confidence, right) of every fact of n_docs histories, each read alone and asked as LongMemory asks."""
+                   seed: int = 1) -> list[tuple[float, bool, bool]]:
+    """(confidence, right, known) of every fact of n_docs histories, each read alone and asked as LongMemory asks
+    (known: the reader did not answer 'unknown')."""
     rng, out = random.Random(seed), []
     for _ in range(n_docs):
         facts = random_facts(rng, n_facts, task, vocab)
@@ -50,15 +54,16 @@ def greedy_answers(model, task, length: int, n_docs: int, n_facts: int, corpus: 
         memory.write(text)
         for fact in facts:
             r = memory.recall(fact.key)
-            out.append((r.confidence, r.stopped and r.answer == fact.value))
+            out.append((r.confidence, r.stopped and r.answer == fact.value, r.known))
     return out
 
 
-def by_threshold(answers: list[tuple[float, bool]]) -> list[dict]:
-    """Per threshold: the share of answers at or above it (coverage) and the share of those that are right."""
+def by_threshold(answers: list[tuple[float, bool, bool]]) -> list[dict]:
+    """Per threshold: the share of answers at or above it that are not 'unknown' (coverage: what month 6 would
+    take) and the share of those that are right."""
     rows = []
     for t in THRESHOLDS:
-        kept = [right for confidence, right in answers if confidence >= t]
+        kept = [right for confidence, right, known in answers if known and confidence >= t]
         rows.append({"threshold": t, "coverage": len(kept) / len(answers),
                      "precision": sum(kept) / len(kept) if kept else None})
     return rows
@@ -72,6 +77,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=32)
     parser.add_argument("--corpus", default="licenses")
     parser.add_argument("--vocab", default="train", choices=["train", "heldout"])
+    parser.add_argument("--untold", type=int, default=0, metavar="N", help="also N keys per history never stated, "
+                                                                           "right when answered 'unknown.'")
     parser.add_argument("--out", default=str(OUT / "memory.json"))
     parser.add_argument("--confidence", type=int, default=0, metavar="N", help="also N histories per point read "
                                                                                "one by one, answers decoded greedily, "
@@ -96,12 +103,12 @@ def main() -> None:
                     print(f"{name:<12} {facts:>2} facts {length:>9,} tokens: does not fit, skipped")
                     continue
                 r = evaluate_recall(model, length, task, n_docs=args.docs, n_facts=facts, corpus=args.corpus,
-                                    vocab=args.vocab, questions="independent")
+                                    vocab=args.vocab, questions="independent", untold=args.untold)
                 rows.append({"name": name, "ckpt": path, **r})
                 low, high = r["ci95"]
                 print(f"{name:<12} {facts:>2} facts {length:>9,} tokens: recall {r['accuracy']:.3f} "
                       f"[{low:.2f}, {high:.2f}] of {r['answers']} (bytes {r['byte_accuracy']:.3f}), "
-                      f"{r['seconds']:.0f} s", flush=True)
+                      f"{r['seconds']:.0f} s{said_unknown(r)}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))

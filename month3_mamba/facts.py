@@ -9,7 +9,9 @@ Two formats, one interface (`FactFormat`):
   or `The project code is BLUE-7.`, between words of the prose; it is asked in one fixed
   template that starts the answer with the fact's own words,
   `\\nQ: what is my employee number?\\nA: my employee number is `, and answered `4417.`: the
-  value, then the terminator `.` that the model learns to emit, so answers have any length.
+  value, then the terminator `.` that the model learns to emit, so answers have any length. A key
+  the document never stated is answered `unknown.` (`UNKNOWN`; trained where the task's `untold`
+  share is above 0): a memory that says it was not told, rather than the value of a key like it.
   Starting the answer as the statement started makes the answer a copy of what followed the
   same words (the induction-head pattern SSMs learn and keep at any length); with the bare
   `A: ` the model had to map the question's wording onto the statement's, and small readers
@@ -46,9 +48,13 @@ class Fact:
         return self.question + self.answer + self.closing
 
 
+UNKNOWN = "unknown"  # the sentence format's answer for a key the document never stated
+
+
 class FactFormat:
     name: str
     terminator: str
+    unknown: str | None = None  # the answer for a key never stated, where the format has one
     fixed_length: int | None  # answers of a fixed length (decode exactly that many bytes), or None: up to terminator
     max_answer: int  # the longest answer (terminator included): where decoding stops at the latest
     max_fact_bytes: int  # the most bytes one fact, its question and its answer take
@@ -67,6 +73,12 @@ class FactFormat:
     def prompt(self, question: str) -> str:
         """The text the model continues to answer `question`."""
         return self.fact(self.key_of(question), "").question
+
+    def untold(self, key: str) -> Fact:
+        """A question about `key` that no statement answered, with the format's `unknown` answer."""
+        if self.unknown is None:
+            raise ValueError(f"the {self.name} format has no answer for a key never stated")
+        return self.fact(key, self.unknown)
 
 
 class BraceFacts(FactFormat):
@@ -216,6 +228,7 @@ def _longest(vocab: str) -> tuple[int, int]:
 class SentenceFacts(FactFormat):
     name = "sentences"
     terminator = "."
+    unknown = UNKNOWN
     fixed_length = None
     snap_to_words = True
 

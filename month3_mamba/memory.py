@@ -5,6 +5,7 @@
     memory.write("... my employee number is 4417. ...")   # as often as text arrives, any length
     r = memory.recall("what is my employee number?")
     r.answer, r.confidence                          # '4417', 0.93
+    memory.recall("what is my locker number?").known   # False: the reader answered 'unknown' (never told)
     memory.state_bytes                              # the whole memory: a few KiB, whatever was written
     memory.save("memory.pt"); LongMemory.from_checkpoint().load("memory.pt")   # no re-reading after a restart
 
@@ -13,7 +14,9 @@ constant-size state. `recall` asks the question in the checkpoint's memory forma
 copy of the state, so asking changes nothing, and decodes greedily until the format's terminator
 (or the answer's fixed length, or `max_answer` bytes). The confidence is exp of the mean log-probability
 of the answer's bytes (the terminator included): near 1 when the model is sure, low when the memory
-does not hold the fact - month 6 can fall back to another source below a threshold.
+does not hold the fact - month 6 can fall back to another source below a threshold. A reader trained with
+untold questions (RecallTaskConfig.untold) answers a key it was never told with the format's `unknown`:
+`known` is then False, whatever the confidence (which is then how sure it is that it was not told).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Recall:
     mean_logprob: float  # mean natural-log probability of the answer's bytes, the terminator included
     stopped: bool  # ended at the terminator or the format's fixed length (False: cut at max_answer)
     prompt: str  # what the model was asked, in its memory format
+    known: bool = True  # False: the reader answered that it was never told (the format's `unknown`)
 
 
 @torch.no_grad()
@@ -119,7 +123,8 @@ class LongMemory:
         prompt = self.format.prompt(question)
         answer, mean_logprob, stopped = decode_answer(self.model, self.state, prompt, self.format.terminator,
                                                       self.max_answer, self.format.fixed_length)
-        return Recall(question, answer, math.exp(mean_logprob), mean_logprob, stopped, prompt)
+        known = not (stopped and answer == self.format.unknown)
+        return Recall(question, answer, math.exp(mean_logprob), mean_logprob, stopped, prompt, known)
 
     @property
     def state_bytes(self) -> int:

@@ -9,7 +9,8 @@ streaming state carried on, then is dropped: memory is the model, one chunk and 
 (a few KB), whether the file is 1 KB or 1 GB. Questions go to a `LongMemory` (memory.py) over
 that state, in the checkpoint's memory format (facts.py): a braces reader is asked `{key? ` and
 writes the value's digits; a sentences reader is asked `Q: what is KEY?` / `A: KEY is ` and writes until its
-terminator. Each answer comes with its confidence (exp of the mean log-probability of its bytes).
+terminator, or `unknown` for a key the file never stated (the shipped memory reader was trained to say so).
+Each answer comes with its confidence (exp of the mean log-probability of its bytes).
 """
 
 from __future__ import annotations

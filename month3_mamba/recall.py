@@ -56,6 +56,9 @@ class RecallTaskConfig:
         "help": "training questions: all at the end of the document, one after another (sequential: a model can "
                 "answer the last by elimination), or each on its own from the state after the document "
                 "(independent: how a memory is asked)", "choices": QUESTION_MODES})
+    untold: float = field(default=0.0, metadata={
+        "help": "share of training questions about a key the history never stated, answered 'unknown.' "
+                "(sentences format, independent questions): a memory that says so instead of guessing"})
 
     def __post_init__(self) -> None:
         if self.questions not in QUESTION_MODES:
@@ -75,6 +78,11 @@ class RecallTaskConfig:
             raise ValueError(f"max_seq_len ({self.max_seq_len}) must be at least seq_len ({self.seq_len})")
         if not 0 <= self.ramp_fraction <= 1:
             raise ValueError(f"ramp_fraction must be between 0 and 1, got {self.ramp_fraction}")
+        if not 0 <= self.untold < 1:
+            raise ValueError(f"untold must be at least 0 and below 1, got {self.untold}")
+        if self.untold and (self.format != "sentences" or self.questions != "independent"):
+            raise ValueError("untold questions need --format sentences and --questions independent (only the "
+                             "sentence format has an answer for a key never stated)")
 
     @property
     def fact_format(self) -> FactFormat:
@@ -194,13 +202,31 @@ def training_example(rng: random.Random, length: int, cfg: RecallTaskConfig) -> 
 
 def independent_example(rng: random.Random, length: int, cfg: RecallTaskConfig) -> tuple[str, list[Fact]]:
     """Independent questions: (a history of `length` bytes with facts in it, max_facts questions about
-    them, each fact drawn at random: asked in no fixed set, so no answer follows by elimination)."""
+    them, each fact drawn at random: asked in no fixed set, so no answer follows by elimination). With
+    cfg.untold, that share of the questions asks a key the history never stated (answer: 'unknown.')."""
     n_facts = rng.randint(1, max_facts(length, cfg))
     facts = random_facts(rng, n_facts, cfg)
     while len(facts) > 1 and sum(len(f.statement) for f in facts) > length:
         facts.pop()
     text, _ = make_document(rng, length, facts, cfg.corpus, cfg.fact_format.snap_to_words, with_questions=False)
-    return text, [rng.choice(facts) for _ in range(max_facts(length, cfg))]
+    n_questions = max_facts(length, cfg)
+    if not cfg.untold:  # (the draws of the runs before untold questions existed, unchanged)
+        return text, [rng.choice(facts) for _ in range(n_questions)]
+    return text, [untold_facts(rng, 1, facts, cfg)[0] if rng.random() < cfg.untold else rng.choice(facts)
+                  for _ in range(n_questions)]
+
+
+def untold_facts(rng: random.Random, n: int, told: list[Fact], cfg: RecallTaskConfig,
+                 vocab: str = "train") -> list[Fact]:
+    """n questions about distinct keys of `vocab` that none of `told` states, each answered 'unknown.'."""
+    fmt, keys = cfg.fact_format, {f.key for f in told}
+    out: list[Fact] = []
+    while len(out) < n:
+        key = fmt.random_facts(rng, 1, vocab)[0].key
+        if key not in keys:
+            keys.add(key)
+            out.append(fmt.untold(key))
+    return out
 
 
 def question_rows(asked: list[Fact], width: int | None = None) -> tuple[Tensor, Tensor]:
@@ -334,6 +360,7 @@ def evaluate_recall(
     corpus: str | None = None,
     vocab: str = "train",
     questions: str = "independent",
+    untold: int = 0,
 ) -> dict:
     """Exact-match accuracy of the answers over n_docs documents of `length` bytes of `corpus`
     (default: the task's own) read in streaming chunks (documents side by side), with a 95%
@@ -343,7 +370,13 @@ def evaluate_recall(
     asked on its own from the state after it, as a memory is asked. `"sequential"`: the document
     ends with all the questions, one after another, each scored after the earlier ones and their
     answers (the first task's scoring: with every fact asked once, the last answer can be found by
-    elimination, so it overstates a memory)."""
+    elimination, so it overstates a memory).
+
+    `untold` (independent questions, sentence format): also that many keys per document that it never
+    stated, each scored right when answered 'unknown.' (`untold_accuracy`); drawn after the documents, so
+    the documents and the told score are the same with or without them."""
+    if untold and questions != "independent":
+        raise ValueError("untold questions are asked independently: pass questions='independent'")
     if vocab not in VOCABS:
         raise ValueError(f"vocab must be one of {VOCABS}, got {vocab!r}")
     if questions not in QUESTION_MODES:
@@ -365,18 +398,27 @@ def evaluate_recall(
         rows = [(row, targets[row], [p - body for p in span]) for row, (text, order) in enumerate(docs)
                 for span in answer_spans(text, order)]
     else:
-        q, y = question_rows([f for _, order in docs for f in order])
+        urng = random.Random(f"untold-{seed}")
+        asked = [order + untold_facts(urng, untold, order, cfg, vocab) for _, order in docs]
+        q, y = question_rows([f for facts in asked for f in facts])
         logits = answer_logits(model, [text for text, _ in docs], q, chunk)
         rows = [(row, y[row], (y[row] >= 0).nonzero().flatten().tolist()) for row in range(q.size(0))]
     seconds = time.perf_counter() - start
-    correct_bytes = total_bytes = correct_answers = 0
+    correct_bytes = total_bytes = correct_answers = said_unknown = 0
     for row, target, positions in rows:
-        hits = (logits[row, positions].argmax(-1) == target[positions]).tolist()
-        correct_bytes += sum(hits)
-        total_bytes += len(hits)
-        correct_answers += all(hits)
+        right = (logits[row, positions].argmax(-1) == target[positions]).tolist()
+        if untold and row % (n_facts + untold) >= n_facts:  # a key never stated
+            said_unknown += all(right)
+            continue
+        correct_bytes += sum(right)
+        total_bytes += len(right)
+        correct_answers += all(right)
     total_answers = n_docs * n_facts
     low, high = wilson_interval(correct_answers, total_answers)
+    untold_scores = {}
+    if untold:
+        untold_scores = {"untold": n_docs * untold, "untold_accuracy": said_unknown / (n_docs * untold),
+                         "untold_ci95": list(wilson_interval(said_unknown, n_docs * untold))}
     return {
         "length": length,
         "facts": n_facts,
@@ -390,6 +432,7 @@ def evaluate_recall(
         "vocab": vocab,
         "seconds": seconds,
         "tokens_per_s": n_docs * length / seconds,
+        **untold_scores,
     }
 
 

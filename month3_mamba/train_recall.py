@@ -51,6 +51,7 @@ class RecallRunConfig:
 # train-recall's training settings where they differ from TrainConfig's generic defaults (every family).
 RECALL_TRAINING = {"out_dir": "runs/month3_recall", "lr": 3e-3, "min_lr": 3e-4, "max_steps": 4000, "warmup_steps": 50,
                    "eval_interval": 250, "eval_batches": 4, "ckpt_interval": 250, "weight_decay": 0.0}
+UNTOLD_PER_DOC = 4  # keys never stated, asked per evaluation document when the task trains untold questions
 # Every model option of any family.
 MODEL_FIELDS = {f.name for cls in CONFIGS.values() for f in fields(cls)}
 
@@ -65,16 +66,18 @@ def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run:
     log: list[dict] = []
 
     questions = task.questions  # scored the way it is trained (sequential for the first reader's runs)
+    untold = UNTOLD_PER_DOC if task.untold else 0
 
     def report(tr: Trainer) -> None:  # recall accuracy at each evaluation: the number that matters here
         if tr.history.eval_step and tr.history.eval_step[-1] == tr.step:
             length = batches.length_at(tr.step)
-            result = evaluate_recall(tr.model, length, task, n_docs=16, chunk=length, questions=questions)
+            result = evaluate_recall(tr.model, length, task, n_docs=16, chunk=length, questions=questions,
+                                     untold=untold)
             tr.model.train()
             log.append({"step": tr.step, "seconds": tr.history.seconds, **result})
             print(f"[train-recall] step {tr.step} ({tr.history.seconds:.0f} s): val loss "
                   f"{tr.history.eval_val[-1]:.3f}, recall at {length} bytes {result['accuracy']:.3f} "
-                  f"(bytes {result['byte_accuracy']:.3f})", flush=True)
+                  f"(bytes {result['byte_accuracy']:.3f}){said_unknown(result)}", flush=True)
 
     loss_fn = independent_loss if task.questions == "independent" else default_loss
     trainer = Trainer(model, batches, train_cfg, loss_fn=loss_fn, callback=report, extra_state=extra)
@@ -86,9 +89,10 @@ def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run:
     history = trainer.fit()
     print(f"[train-recall] {trainer.step} steps; this run {time.perf_counter() - start:.0f} s, "
           f"all runs {history.seconds:.0f} s of training", flush=True)
-    result = evaluate_recall(model, task.max_seq_len, task, n_docs=32, chunk=task.max_seq_len, questions=questions)
+    result = evaluate_recall(model, task.max_seq_len, task, n_docs=32, chunk=task.max_seq_len, questions=questions,
+                             untold=untold)
     print(f"[train-recall] recall at {task.max_seq_len} bytes ({questions} questions): {result['accuracy']:.3f} "
-          f"(bytes {result['byte_accuracy']:.3f})", flush=True)
+          f"(bytes {result['byte_accuracy']:.3f}){said_unknown(result)}", flush=True)
     if train_cfg.out_dir:
         out = Path(train_cfg.out_dir)
         plot_history(history, out / "loss.png", title=f"{run.arch} on the recall task")
@@ -98,6 +102,11 @@ def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run:
         export(model, run.arch, task, train_cfg, history.seconds, run.export)
         print(f"[train-recall] inference checkpoint {run.export}", flush=True)
     return model, trainer
+
+
+def said_unknown(result: dict) -> str:
+    """', untold keys answered unknown 0.750' where evaluate_recall asked some, else ''."""
+    return f", untold keys answered unknown {result['untold_accuracy']:.3f}" if "untold" in result else ""
 
 
 def check_resumable(model: nn.Module, arch: str, train_cfg: TrainConfig) -> None:

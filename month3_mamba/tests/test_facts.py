@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from month3_mamba.facts import QUESTION_TEMPLATE, VOCABULARIES, SentenceFacts
+from month3_mamba.facts import QUESTION_TEMPLATE, UNKNOWN, VOCABULARIES, BraceFacts, SentenceFacts
 from month3_mamba.families import TransformerConfig, build_model
 from month3_mamba.model import MambaConfig, MambaLM
 from month3_mamba.prose import filler, window
@@ -16,6 +16,7 @@ from month3_mamba.recall import (
     answer_logits,
     encode,
     evaluate_recall,
+    independent_example,
     independent_loss,
     make_document,
     question_rows,
@@ -115,6 +116,36 @@ def test_independent_training_batches_and_loss():
     assert model.backbone.embeddings.weight.grad.abs().sum() > 0
     # The reading gets gradient from the questions: the first layer's conv sees only the history's bytes too.
     assert model.backbone.layers[0].mixer.A_log.grad.abs().sum() > 0
+
+
+def test_untold_questions_ask_keys_the_history_never_stated():
+    untold = RecallTaskConfig(**{**vars(SENTENCES), "untold": 0.25})
+    asked = [f for seed in range(20) for f in independent_example(random.Random(seed), 2000, untold)[1]]
+    plain = [f for seed in range(20) for f in independent_example(random.Random(seed), 2000, SENTENCES)[1]]
+    assert not any(f.answer == UNKNOWN + "." for f in plain)
+    never = [f for f in asked if f.value == UNKNOWN]
+    assert 0.15 < len(never) / len(asked) < 0.35  # a quarter, of 400 questions
+    for seed in range(20):
+        text, questions = independent_example(random.Random(seed), 2000, untold)
+        for f in questions:  # told keys are in the history (as written, maybe capitalised), untold keys are not
+            stated = f.key in text or f.key[0].upper() + f.key[1:] in text
+            assert stated == (f.value != UNKNOWN), f.key
+            assert f.question == QUESTION_TEMPLATE.format(key=f.key) and f.answer == f.value + "."
+    with pytest.raises(ValueError, match="sentences"):
+        RecallTaskConfig(untold=0.25)  # braces: no answer for a key never stated
+    with pytest.raises(ValueError, match="no answer"):
+        BraceFacts().untold("qzv")
+    with pytest.raises(ValueError, match="below 1"):
+        RecallTaskConfig(**{**vars(SENTENCES), "untold": 1.0})
+
+
+def test_untold_keys_are_scored_apart_from_the_told_ones():
+    model = MambaLM(MambaConfig(d_model=16, n_layer=1, d_state=4)).eval()
+    told = evaluate_recall(model, 300, SENTENCES, n_docs=2, n_facts=2, corpus="licenses")
+    both = evaluate_recall(model, 300, SENTENCES, n_docs=2, n_facts=2, corpus="licenses", untold=3)
+    assert {k: both[k] for k in ("accuracy", "byte_accuracy", "answers")} == \
+        {k: told[k] for k in ("accuracy", "byte_accuracy", "answers")}  # the same documents, the same told score
+    assert "untold" not in told and both["untold"] == 6 and both["untold_accuracy"] == 0  # untrained: never "unknown."
 
 
 def test_untrained_model_scores_near_zero_with_an_honest_interval():
