@@ -36,11 +36,11 @@ from torch import Tensor, nn
 from month1_transformer.norm import RMSNorm
 from month3_mamba.checks import require_at_least
 from month3_mamba.model import (
-    MambaBlock,
     MambaConfig,
     PreNormBlock,
     StreamingLM,
     causal_depthwise_conv1d,
+    interleave,
     rescale_residual_writes,
 )
 
@@ -162,15 +162,9 @@ class DeltaBlock(PreNormBlock):
         super().__init__(cfg, DeltaMixer(cfg))
 
 
-def delta_layer_kinds(cfg: DeltaConfig) -> list[str]:
-    """'mamba' / 'delta' per layer: the delta rule last in each group of delta_every."""
-    return ["delta" if (i + 1) % cfg.delta_every == 0 else "mamba" for i in range(cfg.n_layer)]
-
-
 class DeltaLM(StreamingLM):
     def __init__(self, cfg: DeltaConfig) -> None:
-        layers = [DeltaBlock(cfg) if kind == "delta" else MambaBlock(cfg) for kind in delta_layer_kinds(cfg)]
-        super().__init__(cfg, layers)
+        super().__init__(cfg, interleave(cfg, cfg.delta_every, DeltaBlock))
         rescale_residual_writes(self, cfg.n_layer)
 
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from month1_transformer.attention import MultiHeadAttention
 from month1_transformer.norm import RMSNorm
 from month3_mamba.checks import require_at_least
-from month3_mamba.model import MambaBlock, MambaConfig, StreamingLM, rescale_residual_writes
+from month3_mamba.model import MambaConfig, StreamingLM, interleave, rescale_residual_writes
 
 
 @dataclass
@@ -84,13 +84,7 @@ class AttentionBlock(nn.Module):
         return self.forward(x[:, None], state)[:, 0]
 
 
-def layer_kinds(cfg: HybridConfig) -> list[str]:
-    """'mamba' / 'attention' per layer: attention last in each group of attn_every (never first)."""
-    return ["attention" if (i + 1) % cfg.attn_every == 0 else "mamba" for i in range(cfg.n_layer)]
-
-
 class HybridLM(StreamingLM):
     def __init__(self, cfg: HybridConfig) -> None:
-        layers = [AttentionBlock(cfg) if kind == "attention" else MambaBlock(cfg) for kind in layer_kinds(cfg)]
-        super().__init__(cfg, layers)
+        super().__init__(cfg, interleave(cfg, cfg.attn_every, AttentionBlock))
         rescale_residual_writes(self, cfg.n_layer)

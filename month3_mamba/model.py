@@ -265,6 +265,11 @@ class MambaLM(StreamingLM):
         rescale_residual_writes(self, cfg.n_layer)
 
 
+def interleave(cfg: MambaConfig, every: int, block: type[nn.Module]) -> list[nn.Module]:
+    """cfg.n_layer blocks: `block(cfg)` last in each group of `every` (so never first), Mamba blocks elsewhere."""
+    return [block(cfg) if (i + 1) % every == 0 else MambaBlock(cfg) for i in range(cfg.n_layer)]
+
+
 @torch.no_grad()
 def rescale_residual_writes(model: nn.Module, n_layer: int) -> None:
     """Mamba's "prenorm residual rescale": the projections that write into the residual stream
