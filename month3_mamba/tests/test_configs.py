@@ -65,11 +65,16 @@ README_COMMANDS |= {
                            "--max-steps 5600 --lr 3e-3 --min-lr 3e-4 --eval-interval 250 --eval-batches 2 "
                            "--ckpt-interval 50 --out-dir runs/month3_memory_delta "
                            "--export runs/month3_memory_delta/phase2.pt",
+    "memory_delta_phase3": "--arch delta --d-state 32 " + MAMBA + "--format sentences --corpus train-mix "
+                           "--questions independent --untold 0.25 --n-facts 16 --seq-len 80 --max-seq-len 16384 "
+                           "--batch-tokens 16384 --max-steps 6800 --lr 3e-3 --min-lr 3e-4 --eval-interval 300 "
+                           "--eval-batches 2 --ckpt-interval 50 --out-dir runs/month3_memory_delta "
+                           "--export runs/month3_memory_delta/phase3.pt",
 }
 # Parameter counts in the README's tables: per family, and where a preset's model is not its family's usual size.
 README_PARAMS = {"mamba": 82_880, "hybrid": 99_328, "rwkv": 91_584, "delta": 92_388, "transformer": 115_008,
                  "memory_phase1": 95_168, "memory_hybrid_phase1": 111_616, "memory_delta_phase1": 100_580,
-                 "memory_delta_phase2": 100_580}
+                 "memory_delta_phase2": 100_580, "memory_delta_phase3": 100_580}
 
 
 @pytest.fixture
@@ -125,7 +130,7 @@ def test_phase2_preset_is_what_the_committed_checkpoint_records(parsed):
     assert state["model_config"] == asdict(model)
     # Task options added since (format, corpus, questions) stand at their defaults: the first task.
     assert state["task_config"] == {k: v for k, v in asdict(task).items() if k in state["task_config"]}
-    assert asdict(task).keys() - state["task_config"].keys() == {"format", "corpus", "questions"}
+    assert asdict(task).keys() - state["task_config"].keys() == {"format", "corpus", "questions", "untold"}
     assert task == RecallTaskConfig(**state["task_config"])
     recorded, now = state["train_config"], asdict(train)
     assert {k: now[k] for k in recorded if k != "progress"} == {k: v for k, v in recorded.items() if k != "progress"}
@@ -134,11 +139,13 @@ def test_phase2_preset_is_what_the_committed_checkpoint_records(parsed):
 
 
 def test_the_memory_presets_are_what_the_shipped_memory_reader_records(parsed):
-    model, train, task, run = parsed("--config", "memory_delta_phase2")  # phase 2 resumes phase 1's run
+    model, train, task, run = parsed("--config", "memory_delta_phase3")  # phase 3 resumes phase 2's run, 2 phase 1's
     state = torch.load(MEMORY_CKPT, weights_only=True)
     assert state["arch"] == run.arch == "delta"
     assert state["model_config"] == asdict(model) and state["task_config"] == asdict(task)
     assert {k: v for k, v in state["train_config"].items() if k != "progress"} == \
         {k: v for k, v in asdict(train).items() if k != "progress"}
-    first = parsed("--config", "memory_delta_phase1")
-    assert first[0] == model and first[1].out_dir == train.out_dir  # the same model, resumed from the same folder
+    for earlier in ("memory_delta_phase1", "memory_delta_phase2"):
+        before = parsed("--config", earlier)
+        assert before[0] == model and before[1].out_dir == train.out_dir  # the same model, resumed in one folder
+        assert before[1].max_steps < train.max_steps

@@ -115,10 +115,12 @@ def test_a_transformer_cannot_be_a_memory():
 def test_the_shipped_memory_reader_tells_four_facts_apart_on_prose_it_never_saw():
     """Month 6's reader: 4 sentence facts in 4,000 tokens of the licenses corpus (no training document came from
     it), each asked on its own, value and terminator exact (a random guess of the right shape is nearly never
-    exact). Measured 0.95 at 1k and 0.86 at 10k tokens (RESULTS.md); the bound leaves room for 16 histories' noise."""
+    exact). Measured 0.94 at 1k and 0.91 at 10k tokens (RESULTS.md); the bound leaves room for 16 histories' noise.
+    Keys the history never stated are answered 'unknown.' about half the time here (0.55 of 64 measured; a reader
+    trained without untold questions: never)."""
     model, task = load_recall_model(MEMORY_CKPT)
-    result = evaluate_recall(model, 4000, task, n_docs=16, n_facts=4, corpus="licenses", seed=5)
-    assert result["accuracy"] >= 0.75, result
+    result = evaluate_recall(model, 4000, task, n_docs=16, n_facts=4, corpus="licenses", seed=5, untold=4)
+    assert result["accuracy"] >= 0.75 and result["untold_accuracy"] >= 0.3, result
     memory = LongMemory(model, task)
     memory.write("The weather was mild that week. My locker number is 5512. Then we went home and slept.")
     r = memory.recall("What is my locker number?")
