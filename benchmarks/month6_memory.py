@@ -10,7 +10,8 @@ the reader, as the agent stores it. Each fact is then asked the way the tool-cal
 right answer is that nothing was said). Reported per length: the reader's exact answers and mean
 confidence, the transcript search's first result and top 3, which path the tool took and whether its answer
 holds the value, the time of one recall, and what each path keeps (the transcript grows with the history; the
-reader's state does not), and for the untold keys how often the reader was sure and the tool answered from it.
+reader's state does not), and for the untold keys how often the reader said it was never told, how often it was
+sure of a value, and how often the tool answered from it.
 
     OMP_NUM_THREADS=1 python benchmarks/month6_memory.py
     OMP_NUM_THREADS=1 python benchmarks/month6_memory.py --lengths 10,1000,100000 --reader none
@@ -105,11 +106,12 @@ def main() -> None:
             counts["via_reader"] += result["path"] == "memory"
             answers = [result["answer"]] if result["path"] == "memory" else result["answer"][:1]
             counts["answered"] += any(value in text for text in answers)
-        sure = trusted = 0
+        sure = trusted = not_told = 0
         for name in UNTOLD:  # the right answer is "not known": a memory-path answer is a wrong one
             result = tool(f"my {name}")
             sure += result["path"] == "memory" or "memory_unconfirmed" in result
             trusted += result["path"] == "memory"
+            not_told += "memory_not_told" in result
         stored = storage.messages(key)
         state = storage.get_memory_state(key)
         rows.append({"tokens": counted, "messages": len(stored), "bytes": sum(len(m.content.encode()) for m in stored),
@@ -117,18 +119,20 @@ def main() -> None:
                      **{k: v / len(facts) for k, v in counts.items()},
                      "confidence": statistics.mean(confidences) if confidences else None,
                      "recall_ms": statistics.median(seconds) * 1000, "build_s": build_s,
-                     "untold_sure": sure / len(UNTOLD), "untold_trusted": trusted / len(UNTOLD)})
+                     "untold_sure": sure / len(UNTOLD), "untold_trusted": trusted / len(UNTOLD),
+                     "untold_not_told": not_told / len(UNTOLD)})
     print(f"memory recall: month 3's reader ({args.reader}), threshold {args.threshold}, falling back to the "
           f"transcript search (word overlap); {time.strftime('%Y-%m-%d')}")
     print("| history (tokens) | messages | transcript (bytes) | reader state (bytes) | facts | reader exact | "
           "reader confidence | transcript first / top 3 | answered by the reader | tool's answer right | "
-          "one recall (ms) | untold keys: reader sure / answered by the reader |")
+          "one recall (ms) | untold keys: reader says not told / sure of a value / answered by the reader |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         reader = (f"{r['reader']:.0%}", f"{r['confidence']:.2f}", f"{r['state_bytes']:,}") if memory else ("-",) * 3
         print(f"| {r['tokens']:,} | {r['messages']:,} | {r['bytes']:,} | {reader[2]} | {r['facts']} | {reader[0]} | "
               f"{reader[1]} | {r['first']:.0%} / {r['top3']:.0%} | {r['via_reader']:.0%} | {r['answered']:.0%} | "
-              f"{r['recall_ms']:.1f} | {r['untold_sure']:.0%} / {r['untold_trusted']:.0%} |")
+              f"{r['recall_ms']:.1f} | {r['untold_not_told']:.0%} / {r['untold_sure']:.0%} / "
+              f"{r['untold_trusted']:.0%} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
     print(args.out)

@@ -345,7 +345,8 @@ def _note_memory_and_documents(runs: list[ToolRun], trace: Trace) -> None:
             # which path answered, and the reader's confidence that chose it (None: no reader)
             confidence = run.result.get("confidence", run.result.get("memory_confidence"))
             trace.data["memory"] = {"path": run.result["path"], "reader_confidence": confidence,
-                                    "unconfirmed": "memory_unconfirmed" in run.result}
+                                    "unconfirmed": "memory_unconfirmed" in run.result,
+                                    "not_told": "memory_not_told" in run.result}
         if run.name == "search_documents" and run.ok:
             trace.data["retrieved"] = run.result.get("hits", [])
             trace.data["citations"] = run.result.get("citations", [])

@@ -69,7 +69,8 @@ def describe(trace: dict[str, Any]) -> str:
         memory = trace["memory"]
         confidence = memory.get("reader_confidence")
         parts.append(f"memory path: {memory['path']}" + (f" (reader confidence {confidence:.2f})"
-                                                         if confidence is not None else ""))
+                                                         if confidence is not None else "")
+                     + (", the reader says it was never told" if memory.get("not_told") else ""))
     if trace.get("citations"):
         parts.append("citations " + ", ".join(trace["citations"]))
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in trace.get("stages_s", {}).items())

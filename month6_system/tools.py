@@ -100,12 +100,12 @@ def search_documents_tool(rag, collection: str, lock: threading.Lock | None = No
 
 def recall_memory_tool(memory, storage, key: str, threshold: float = MEMORY_CONFIDENCE) -> Callable[..., dict]:
     """Month 3's long memory first: its answer is taken at `threshold` confidence or more when a message of the key
-    states it (the value with the question's words: `Storage.stated`, a lookup by value), since the reader also
-    answers, sure of itself, for a key it was never told (with the value of a key like it). Otherwise a search of
-    the stored transcript. The result says which path answered."""
+    states it (the value with the question's words: `Storage.stated`, a lookup by value), since a reader can answer,
+    sure of itself, for a key it was never told (with the value of a key like it). Otherwise (the reader unsure,
+    unconfirmed, or saying it was never told) a search of the stored transcript. The result says which path answered."""
     def run(query: str) -> dict[str, Any]:
         recalled = memory.recall(query) if memory is not None else None
-        sure = recalled is not None and recalled.confidence >= threshold
+        sure = recalled is not None and recalled.known and recalled.confidence >= threshold
         source = storage.stated(key, recalled.answer, query) if sure else None
         if source is not None:
             return {"path": "memory", "answer": recalled.answer, "confidence": round(recalled.confidence, 4),
@@ -115,6 +115,8 @@ def recall_memory_tool(memory, storage, key: str, threshold: float = MEMORY_CONF
                   "memory_confidence": round(recalled.confidence, 4) if recalled is not None else None}
         if sure:
             result["memory_unconfirmed"] = recalled.answer  # sure, but no message states it for this question
+        if recalled is not None and not recalled.known:
+            result["memory_not_told"] = True  # the reader says it was never told this
         return result
     return run
 

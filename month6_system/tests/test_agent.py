@@ -61,6 +61,9 @@ def test_the_demo_trace_line_names_expert_tools_and_stages():
                      "stages_s": {"route": 0.01, "decide": 1.5}})
     assert line == ('expert math (p=0.99); server tool calculator({"expression": "2+2"}) 2 ms; memory path: '
                     'transcript; citations [a.pdf p.1] | route 0.01s, decide 1.50s')
+    line = describe({"expert": {"name": "chat", "probability": 0.9}, "tool_steps": [],
+                     "memory": {"path": "transcript", "reader_confidence": 0.97, "not_told": True}})
+    assert "memory path: transcript (reader confidence 0.97), the reader says it was never told" in line
 
 
 def test_the_trace_line_says_when_another_model_answered():

@@ -85,11 +85,11 @@ def test_a_fact_told_in_one_conversation_is_recalled_in_another(client):
     told, _ = chat(client, "My badge number is K7Q2X.", conversation="first")
     choice, trace = chat(client, "Do you remember my badge number?", conversation="second")
     assert tools_run(trace) == ["recall_memory"] and "K7Q2X" in choice.message.content
-    # Month 3's reader was asked first; below memory_confidence, or when no message states its answer, the
-    # transcript answered (the trace says which).
+    # Month 3's reader was asked first; below memory_confidence, when no message states its answer, or when it
+    # says it was never told, the transcript answered (the trace says which).
     memory = trace["memory"]
     assert 0 < memory["reader_confidence"] <= 1
-    trusted = memory["reader_confidence"] >= 0.9 and not memory["unconfirmed"]
+    trusted = memory["reader_confidence"] >= 0.9 and not memory["unconfirmed"] and not memory["not_told"]
     assert memory["path"] == ("memory" if trusted else "transcript")
 
 

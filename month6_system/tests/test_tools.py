@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from month2_llm_core.toolcalls import TOOLS, ToolSpec
+from month3_mamba.facts import UNKNOWN
 from month6_system.storage import SqlStorage
 from month6_system.tools import Registry, Tool, client_tools, server_registry
 
@@ -77,6 +78,7 @@ def test_client_tools_from_openai_json():
 class _Recalled:
     answer: str
     confidence: float
+    known: bool = True
 
 
 class _ScriptedMemory:
@@ -86,7 +88,7 @@ class _ScriptedMemory:
         self.answer, self.confidence = answer, confidence
 
     def recall(self, question: str) -> _Recalled:
-        return _Recalled(self.answer, self.confidence)
+        return _Recalled(self.answer, self.confidence, known=self.answer != UNKNOWN)
 
 
 def test_recall_uses_memory_when_sure_and_stated_and_the_transcript_when_not(storage):
@@ -110,6 +112,11 @@ def test_recall_uses_memory_when_sure_and_stated_and_the_transcript_when_not(sto
     unsure = ask("1234", 0.1, "what is my badge id?")
     assert unsure["path"] == "transcript" and unsure["answer"] == ["my badge id is K7Q2X"]
     assert "memory_unconfirmed" not in unsure and unsure["memory_confidence"] == 0.1
+    # The reader says it was never told, sure of it (even where a message states "unknown"): the transcript answers.
+    storage.append_message("alice", "c1", "user", "my locker id is unknown")
+    not_told = ask(UNKNOWN, 0.98, "what is my locker id?")
+    assert not_told["path"] == "transcript" and not_told["memory_not_told"] and "memory_unconfirmed" not in not_told
+    assert not_told["answer"] == ["my locker id is unknown"]
 
 
 def test_storage_round_trip_and_key_isolation(tmp_path):
