@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 
@@ -44,11 +45,14 @@ def plot_series(
     ylim: tuple[float, float] | None = None,
 ) -> Path:
     """One line per name: {name: (xs, ys)}; handy for measurements against length. `ylim`: e.g. (0, 1) for an
-    accuracy, so that a flat line at 0 does not fill the plot."""
-    fig = Figure(figsize=(7, 4))
+    accuracy, so that a flat line at 0 does not fill the plot. Past 10 lines the colours come from a 20-colour
+    map (matplotlib's default cycle repeats after 10) and the legend moves beside the plot."""
+    many = len(series) > 10
+    fig = Figure(figsize=(9.5 if many else 7, 4))
     ax = fig.subplots()
-    for name, (xs, ys) in series.items():
-        ax.plot(xs, ys, "o-", label=name)
+    colours = colormaps["tab20" if many else "tab10"].colors
+    for i, (name, (xs, ys)) in enumerate(series.items()):
+        ax.plot(xs, ys, "o-", label=name, color=colours[i % len(colours)])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logx:
@@ -59,7 +63,7 @@ def plot_series(
         ax.set_ylim(*ylim)
     if title:
         ax.set_title(title)
-    ax.legend()
+    ax.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": "small"} if many else {}))
     ax.grid(alpha=0.3)
     return save(fig, path)
 
