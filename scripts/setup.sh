@@ -20,7 +20,7 @@ fi
 # holds the inputs' hash and the extras installed with them (`make demo` asks for fewer than `make test`).
 inputs=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 stamp_file="$VENV/.setup-stamp"
-read -r stamped_inputs stamped_extras < "$stamp_file" 2>/dev/null || true
+read -r stamped_inputs stamped_extras 2>/dev/null < "$stamp_file" || true  # (no stamp yet: a fresh .venv)
 [ "${stamped_inputs:-}" = "$inputs" ] || stamped_extras=""
 missing=""
 for extra in ${EXTRAS//,/ }; do
