@@ -4,7 +4,8 @@ For each checkpoint NAME=PATH, every (length, facts) point: `--docs` histories o
 (`--corpus`, default licenses) with that many sentence facts (`--vocab`: train or heldout keys and
 values), every fact asked on its own from the state after the history (as LongMemory asks), exact
 match of value + terminator, 95% Wilson interval; `--untold N`: also N keys per history that it never
-stated, right when answered 'unknown.' (a reader trained without untold questions never says it). Points that
+stated, right when answered 'unknown.' (a reader trained without untold questions never says it; with
+`--close-untold` each is one part away from a told key: "her door code" beside "my door code"). Points that
 do not fit (16 facts in 1k tokens) are skipped. Writes runs/bench_month3/memory.json,
 memory_recall_vs_length.png (one line per reader and number of facts) and memory_recall_vs_facts.png (named
 after `--out`).
@@ -79,6 +80,8 @@ def main() -> None:
     parser.add_argument("--vocab", default="train", choices=["train", "heldout"])
     parser.add_argument("--untold", type=int, default=0, metavar="N", help="also N keys per history never stated, "
                                                                            "right when answered 'unknown.'")
+    parser.add_argument("--close-untold", action="store_true", help="the untold keys one part away from a told "
+                                                                    "key (another owner or thing): the hard case")
     parser.add_argument("--out", default=str(OUT / "memory.json"))
     parser.add_argument("--confidence", type=int, default=0, metavar="N", help="also N histories per point read "
                                                                                "one by one, answers decoded greedily, "
@@ -103,7 +106,8 @@ def main() -> None:
                     print(f"{name:<12} {facts:>2} facts {length:>9,} tokens: does not fit, skipped")
                     continue
                 r = evaluate_recall(model, length, task, n_docs=args.docs, n_facts=facts, corpus=args.corpus,
-                                    vocab=args.vocab, questions="independent", untold=args.untold)
+                                    vocab=args.vocab, questions="independent", untold=args.untold,
+                                    close_untold=args.close_untold)
                 rows.append({"name": name, "ckpt": path, **r})
                 low, high = r["ci95"]
                 print(f"{name:<12} {facts:>2} facts {length:>9,} tokens: recall {r['accuracy']:.3f} "

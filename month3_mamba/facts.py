@@ -74,6 +74,9 @@ class FactFormat:
         """The text the model continues to answer `question`."""
         return self.fact(self.key_of(question), "").question
 
+    def close_key(self, rng: random.Random, key: str, vocab: str = "train") -> str:
+        raise ValueError(f"the {self.name} format's keys have no parts to change")
+
     def untold(self, key: str) -> Fact:
         """A question about `key` that no statement answered, with the format's `unknown` answer."""
         if self.unknown is None:
@@ -267,6 +270,25 @@ class SentenceFacts(FactFormat):
                 keys[key] = value
                 values.add(value)
         return [self.fact(k, keys[k], capital=rng.random() < 0.5) for k in sorted(keys)]
+
+    def close_key(self, rng: random.Random, key: str, vocab: str = "train") -> str:
+        """A key one part away from `key` (a random key of `vocab` made the same way): another owner for the
+        same thing ("her door code" for "my door code") or another thing for the same owner ("my gate"),
+        the qualifier kept. Never `key` itself."""
+        owners, qualifiers, things, _, make_thing = VOCABULARIES[vocab]
+        owner = max((o for o in owners if key.startswith(o + " ")), key=len, default="")
+        if not owner:
+            raise ValueError(f"{key!r} does not start with an owner of the {vocab} vocabulary")
+        rest = key[len(owner) + 1 :]
+        qualifier = max((q for q in qualifiers if q and rest.startswith(q)), key=len, default="")
+        thing = rest[len(qualifier) :]
+        while True:
+            if rng.random() < 0.5:
+                close = f"{rng.choice(owners)} {qualifier}{thing}"
+            else:
+                close = f"{owner} {qualifier}{make_thing(rng, things)}"
+            if close != key:
+                return close
 
 
 _LOWER_LEADS = {owner.split(" ")[0] for owners, *_ in VOCABULARIES.values() for owner in owners if owner.islower()}

@@ -217,12 +217,17 @@ def independent_example(rng: random.Random, length: int, cfg: RecallTaskConfig) 
 
 
 def untold_facts(rng: random.Random, n: int, told: list[Fact], cfg: RecallTaskConfig,
-                 vocab: str = "train") -> list[Fact]:
-    """n questions about distinct keys of `vocab` that none of `told` states, each answered 'unknown.'."""
+                 vocab: str = "train", close: bool = False) -> list[Fact]:
+    """n questions about distinct keys of `vocab` that none of `told` states, each answered 'unknown.'.
+    `close`: each key one part away from a told key (SentenceFacts.close_key: another owner or thing),
+    the hard case; otherwise random keys, which rarely share a told key's words."""
     fmt, keys = cfg.fact_format, {f.key for f in told}
     out: list[Fact] = []
     while len(out) < n:
-        key = fmt.random_facts(rng, 1, vocab)[0].key
+        if close:
+            key = fmt.close_key(rng, rng.choice(told).key, vocab)
+        else:
+            key = fmt.random_facts(rng, 1, vocab)[0].key
         if key not in keys:
             keys.add(key)
             out.append(fmt.untold(key))
@@ -361,6 +366,7 @@ def evaluate_recall(
     vocab: str = "train",
     questions: str = "independent",
     untold: int = 0,
+    close_untold: bool = False,
 ) -> dict:
     """Exact-match accuracy of the answers over n_docs documents of `length` bytes of `corpus`
     (default: the task's own) read in streaming chunks (documents side by side), with a 95%
@@ -374,7 +380,8 @@ def evaluate_recall(
 
     `untold` (independent questions, sentence format): also that many keys per document that it never
     stated, each scored right when answered 'unknown.' (`untold_accuracy`); drawn after the documents, so
-    the documents and the told score are the same with or without them."""
+    the documents and the told score are the same with or without them. `close_untold`: those keys one part
+    away from a told key ("her door code" beside a told "my door code")."""
     if untold and questions != "independent":
         raise ValueError("untold questions are asked independently: pass questions='independent'")
     if vocab not in VOCABS:
@@ -399,7 +406,7 @@ def evaluate_recall(
                 for span in answer_spans(text, order)]
     else:
         urng = random.Random(f"untold-{seed}")
-        asked = [order + untold_facts(urng, untold, order, cfg, vocab) for _, order in docs]
+        asked = [order + untold_facts(urng, untold, order, cfg, vocab, close_untold) for _, order in docs]
         q, y = question_rows([f for facts in asked for f in facts])
         logits = answer_logits(model, [text for text, _ in docs], q, chunk)
         rows = [(row, y[row], (y[row] >= 0).nonzero().flatten().tolist()) for row in range(q.size(0))]
@@ -417,7 +424,8 @@ def evaluate_recall(
     low, high = wilson_interval(correct_answers, total_answers)
     untold_scores = {}
     if untold:
-        untold_scores = {"untold": n_docs * untold, "untold_accuracy": said_unknown / (n_docs * untold),
+        untold_scores = {"untold": n_docs * untold, "untold_close": close_untold,
+                         "untold_accuracy": said_unknown / (n_docs * untold),
                          "untold_ci95": list(wilson_interval(said_unknown, n_docs * untold))}
     return {
         "length": length,

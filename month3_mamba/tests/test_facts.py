@@ -21,6 +21,7 @@ from month3_mamba.recall import (
     make_document,
     question_rows,
     random_facts,
+    untold_facts,
     wilson_interval,
 )
 
@@ -137,6 +138,23 @@ def test_untold_questions_ask_keys_the_history_never_stated():
         BraceFacts().untold("qzv")
     with pytest.raises(ValueError, match="below 1"):
         RecallTaskConfig(**{**vars(SENTENCES), "untold": 1.0})
+
+
+@pytest.mark.parametrize("vocab", ["train", "heldout"])
+def test_close_untold_keys_change_one_part_of_a_told_key(vocab):
+    fmt, rng = SentenceFacts(), random.Random(0)
+    owners = VOCABULARIES[vocab][0]
+    for fact in random_facts(rng, 40, SENTENCES, vocab):
+        close = fmt.close_key(rng, fact.key, vocab)
+        owner = max((o for o in owners if fact.key.startswith(o + " ")), key=len)
+        rest = fact.key[len(owner) + 1 :]  # qualifier and thing
+        assert close != fact.key and (close.startswith(owner + " ") or close.endswith(" " + rest)), (fact.key, close)
+    told = random_facts(random.Random(1), 4, SENTENCES)
+    asked = untold_facts(random.Random(2), 8, told, SENTENCES, close=True)
+    assert len({f.key for f in asked}) == 8 and not {f.key for f in asked} & {f.key for f in told}
+    assert all(f.answer == UNKNOWN + "." for f in asked)
+    with pytest.raises(ValueError, match="no parts"):
+        BraceFacts().close_key(rng, "qzv")
 
 
 def test_untold_keys_are_scored_apart_from_the_told_ones():
