@@ -35,8 +35,7 @@ from month3_mamba.delta import DeltaLM, write_rates
 from month3_mamba.families import load_recall_model
 from month3_mamba.memory import LongMemory
 from month3_mamba.prose import filler
-from month3_mamba.recall import check_fits, encode, evaluate_recall, make_document, random_facts
-from month3_mamba.train_recall import said_unknown
+from month3_mamba.recall import check_fits, encode, evaluate_recall, make_document, random_facts, untold_note
 from shared.plotting import plot_series
 
 OUT = Path("runs/bench_month3")
@@ -112,7 +111,7 @@ def main() -> None:
                 low, high = r["ci95"]
                 print(f"{name:<12} {facts:>2} facts {length:>9,} tokens: recall {r['accuracy']:.3f} "
                       f"[{low:.2f}, {high:.2f}] of {r['answers']} (bytes {r['byte_accuracy']:.3f}), "
-                      f"{r['seconds']:.0f} s{said_unknown(r)}", flush=True)
+                      f"{r['seconds']:.0f} s{untold_note(r)}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))

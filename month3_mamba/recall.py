@@ -444,6 +444,11 @@ def evaluate_recall(
     }
 
 
+def untold_note(result: dict) -> str:
+    """', untold keys answered unknown 0.750' where evaluate_recall asked some, else '' (for a printed line)."""
+    return f", untold keys answered unknown {result['untold_accuracy']:.3f}" if "untold" in result else ""
+
+
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson score interval for k successes in n trials (95% at z = 1.96): unlike p +- z sqrt(p(1-p)/n)
     it stays inside [0, 1] and does not collapse to a point at 0 or n successes."""

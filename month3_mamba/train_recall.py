@@ -26,7 +26,7 @@ from month3_mamba.delta import DeltaConfig
 from month3_mamba.families import ARCHS, CONFIGS, TransformerConfig, build_model, export, read_checkpoint
 from month3_mamba.hybrid import HybridConfig
 from month3_mamba.model import MambaConfig
-from month3_mamba.recall import RecallBatches, RecallTaskConfig, evaluate_recall, independent_loss
+from month3_mamba.recall import RecallBatches, RecallTaskConfig, evaluate_recall, independent_loss, untold_note
 from month3_mamba.rwkv import RWKVConfig
 from shared.config import add_config_arguments, config_from_args
 from shared.errors import UserError
@@ -77,7 +77,7 @@ def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run:
             log.append({"step": tr.step, "seconds": tr.history.seconds, **result})
             print(f"[train-recall] step {tr.step} ({tr.history.seconds:.0f} s): val loss "
                   f"{tr.history.eval_val[-1]:.3f}, recall at {length} bytes {result['accuracy']:.3f} "
-                  f"(bytes {result['byte_accuracy']:.3f}){said_unknown(result)}", flush=True)
+                  f"(bytes {result['byte_accuracy']:.3f}){untold_note(result)}", flush=True)
 
     loss_fn = independent_loss if task.questions == "independent" else default_loss
     trainer = Trainer(model, batches, train_cfg, loss_fn=loss_fn, callback=report, extra_state=extra)
@@ -92,7 +92,7 @@ def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run:
     result = evaluate_recall(model, task.max_seq_len, task, n_docs=32, chunk=task.max_seq_len, questions=questions,
                              untold=untold)
     print(f"[train-recall] recall at {task.max_seq_len} bytes ({questions} questions): {result['accuracy']:.3f} "
-          f"(bytes {result['byte_accuracy']:.3f}){said_unknown(result)}", flush=True)
+          f"(bytes {result['byte_accuracy']:.3f}){untold_note(result)}", flush=True)
     if train_cfg.out_dir:
         out = Path(train_cfg.out_dir)
         plot_history(history, out / "loss.png", title=f"{run.arch} on the recall task")
@@ -102,11 +102,6 @@ def train_recall(model_cfg, train_cfg: TrainConfig, task: RecallTaskConfig, run:
         export(model, run.arch, task, train_cfg, history.seconds, run.export)
         print(f"[train-recall] inference checkpoint {run.export}", flush=True)
     return model, trainer
-
-
-def said_unknown(result: dict) -> str:
-    """', untold keys answered unknown 0.750' where evaluate_recall asked some, else ''."""
-    return f", untold keys answered unknown {result['untold_accuracy']:.3f}" if "untold" in result else ""
 
 
 def check_resumable(model: nn.Module, arch: str, train_cfg: TrainConfig) -> None:
