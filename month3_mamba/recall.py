@@ -59,6 +59,9 @@ class RecallTaskConfig:
     untold: float = field(default=0.0, metadata={
         "help": "share of training questions about a key the history never stated, answered 'unknown.' "
                 "(sentences format, independent questions): a memory that says so instead of guessing"})
+    untold_close: float = field(default=0.0, metadata={
+        "help": "share of those untold questions whose key is one part away from a told key (another owner or "
+                "thing: 'her door code' beside 'my door code'), the case random keys rarely show"})
 
     def __post_init__(self) -> None:
         if self.questions not in QUESTION_MODES:
@@ -83,6 +86,10 @@ class RecallTaskConfig:
         if self.untold and (self.format != "sentences" or self.questions != "independent"):
             raise ValueError("untold questions need --format sentences and --questions independent (only the "
                              "sentence format has an answer for a key never stated)")
+        if not 0 <= self.untold_close <= 1:
+            raise ValueError(f"untold_close must be between 0 and 1, got {self.untold_close}")
+        if self.untold_close and not self.untold:
+            raise ValueError("untold_close is a share of the untold questions: give --untold too")
 
     @property
     def fact_format(self) -> FactFormat:
@@ -203,7 +210,8 @@ def training_example(rng: random.Random, length: int, cfg: RecallTaskConfig) -> 
 def independent_example(rng: random.Random, length: int, cfg: RecallTaskConfig) -> tuple[str, list[Fact]]:
     """Independent questions: (a history of `length` bytes with facts in it, max_facts questions about
     them, each fact drawn at random: asked in no fixed set, so no answer follows by elimination). With
-    cfg.untold, that share of the questions asks a key the history never stated (answer: 'unknown.')."""
+    cfg.untold, that share of the questions asks a key the history never stated (answer: 'unknown.'), and
+    cfg.untold_close of those a key one part away from a told one."""
     n_facts = rng.randint(1, max_facts(length, cfg))
     facts = random_facts(rng, n_facts, cfg)
     while len(facts) > 1 and sum(len(f.statement) for f in facts) > length:
@@ -212,8 +220,14 @@ def independent_example(rng: random.Random, length: int, cfg: RecallTaskConfig) 
     n_questions = max_facts(length, cfg)
     if not cfg.untold:  # (the draws of the runs before untold questions existed, unchanged)
         return text, [rng.choice(facts) for _ in range(n_questions)]
-    return text, [untold_facts(rng, 1, facts, cfg)[0] if rng.random() < cfg.untold else rng.choice(facts)
+    return text, [untold_question(rng, facts, cfg) if rng.random() < cfg.untold else rng.choice(facts)
                   for _ in range(n_questions)]
+
+
+def untold_question(rng: random.Random, told: list[Fact], cfg: RecallTaskConfig) -> Fact:
+    # (no draw for closeness when untold_close is 0: phase 3's data stream stays as it was)
+    close = bool(cfg.untold_close) and rng.random() < cfg.untold_close
+    return untold_facts(rng, 1, told, cfg, close=close)[0]
 
 
 def untold_facts(rng: random.Random, n: int, told: list[Fact], cfg: RecallTaskConfig,

@@ -70,11 +70,17 @@ README_COMMANDS |= {
                            "--batch-tokens 16384 --max-steps 6800 --lr 3e-3 --min-lr 3e-4 --eval-interval 300 "
                            "--eval-batches 2 --ckpt-interval 50 --out-dir runs/month3_memory_delta "
                            "--export runs/month3_memory_delta/phase3.pt",
+    "memory_delta_phase4": "--arch delta --d-state 32 " + MAMBA + "--format sentences --corpus train-mix "
+                           "--questions independent --untold 0.25 --untold-close 0.5 --n-facts 16 --seq-len 80 "
+                           "--max-seq-len 32768 --batch-tokens 32768 --max-steps 7600 --lr 3e-3 --min-lr 3e-4 "
+                           "--eval-interval 250 --eval-batches 2 --ckpt-interval 25 --out-dir runs/month3_memory_delta "
+                           "--export runs/month3_memory_delta/phase4.pt",
 }
 # Parameter counts in the README's tables: per family, and where a preset's model is not its family's usual size.
 README_PARAMS = {"mamba": 82_880, "hybrid": 99_328, "rwkv": 91_584, "delta": 92_388, "transformer": 115_008,
                  "memory_phase1": 95_168, "memory_hybrid_phase1": 111_616, "memory_delta_phase1": 100_580,
-                 "memory_delta_phase2": 100_580, "memory_delta_phase3": 100_580}
+                 "memory_delta_phase2": 100_580, "memory_delta_phase3": 100_580,
+                 "memory_delta_phase4": 100_580}
 
 
 @pytest.fixture
@@ -130,7 +136,8 @@ def test_phase2_preset_is_what_the_committed_checkpoint_records(parsed):
     assert state["model_config"] == asdict(model)
     # Task options added since (format, corpus, questions) stand at their defaults: the first task.
     assert state["task_config"] == {k: v for k, v in asdict(task).items() if k in state["task_config"]}
-    assert asdict(task).keys() - state["task_config"].keys() == {"format", "corpus", "questions", "untold"}
+    assert asdict(task).keys() - state["task_config"].keys() == {"format", "corpus", "questions", "untold",
+                                                                 "untold_close"}
     assert task == RecallTaskConfig(**state["task_config"])
     recorded, now = state["train_config"], asdict(train)
     assert {k: now[k] for k in recorded if k != "progress"} == {k: v for k, v in recorded.items() if k != "progress"}
@@ -142,10 +149,13 @@ def test_the_memory_presets_are_what_the_shipped_memory_reader_records(parsed):
     model, train, task, run = parsed("--config", "memory_delta_phase3")  # phase 3 resumes phase 2's run, 2 phase 1's
     state = torch.load(MEMORY_CKPT, weights_only=True)
     assert state["arch"] == run.arch == "delta"
-    assert state["model_config"] == asdict(model) and state["task_config"] == asdict(task)
+    assert state["model_config"] == asdict(model)
+    # untold_close came after the run: at its default (no close keys), the task is the one recorded
+    assert asdict(task).keys() - state["task_config"].keys() == {"untold_close"} and task.untold_close == 0
+    assert task == RecallTaskConfig(**state["task_config"])
     assert {k: v for k, v in state["train_config"].items() if k != "progress"} == \
         {k: v for k, v in asdict(train).items() if k != "progress"}
-    for earlier in ("memory_delta_phase1", "memory_delta_phase2"):
-        before = parsed("--config", earlier)
-        assert before[0] == model and before[1].out_dir == train.out_dir  # the same model, resumed in one folder
-        assert before[1].max_steps < train.max_steps
+    for other in ("memory_delta_phase1", "memory_delta_phase2", "memory_delta_phase4"):  # 4: measured, not shipped
+        phase = parsed("--config", other)
+        assert phase[0] == model and phase[1].out_dir == train.out_dir  # the same model, resumed in one folder
+        assert (phase[1].max_steps < train.max_steps) == (other != "memory_delta_phase4")

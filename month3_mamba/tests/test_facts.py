@@ -22,6 +22,7 @@ from month3_mamba.recall import (
     question_rows,
     random_facts,
     untold_facts,
+    untold_question,
     wilson_interval,
 )
 
@@ -155,6 +156,34 @@ def test_close_untold_keys_change_one_part_of_a_told_key(vocab):
     assert all(f.answer == UNKNOWN + "." for f in asked)
     with pytest.raises(ValueError, match="no parts"):
         BraceFacts().close_key(rng, "qzv")
+
+
+def test_training_can_ask_untold_keys_close_to_told_ones():
+    owners = VOCABULARIES["train"][0]
+
+    def one_part_away(key: str, told: str) -> bool:
+        owner = max((o for o in owners if told.startswith(o + " ")), key=len)
+        return key.startswith(owner + " ") or key.endswith(" " + told[len(owner) + 1 :])
+
+    def near_share(share: float) -> float:
+        task, rng = RecallTaskConfig(**{**vars(SENTENCES), "untold": 0.5, "untold_close": share}), random.Random(3)
+        near = 0
+        for _ in range(200):
+            told = random_facts(rng, 2, task)
+            key = untold_question(rng, told, task).key
+            assert key not in {f.key for f in told}
+            near += any(one_part_away(key, f.key) for f in told)
+        return near / 200
+
+    assert near_share(1.0) == 1 and near_share(0.0) < 0.5  # random keys share an owner or thing less often
+    task = RecallTaskConfig(**{**vars(SENTENCES), "untold": 0.5, "untold_close": 1.0})
+    for seed in range(10):  # in a whole example too, an untold key is never stated
+        text, questions = independent_example(random.Random(seed), 2000, task)
+        assert all((f.key in text or f.key[0].upper() + f.key[1:] in text) == (f.value != UNKNOWN) for f in questions)
+    with pytest.raises(ValueError, match="give --untold"):
+        RecallTaskConfig(**{**vars(SENTENCES), "untold_close": 0.5})
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        RecallTaskConfig(**{**vars(SENTENCES), "untold": 0.25, "untold_close": 1.5})
 
 
 def test_untold_keys_are_scored_apart_from_the_told_ones():

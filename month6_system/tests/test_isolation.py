@@ -35,7 +35,9 @@ def server_assistant():
     from month6_system.agent import build_assistant
     from month6_system.settings import Settings
 
-    return build_assistant(Settings(data_dir=DATA))
+    # A tool timed out on a loaded machine would fail B's own questions below, which test the data is there,
+    # not isolation: a generous tool time limit (the time-out itself: test_tools).
+    return build_assistant(Settings(data_dir=DATA, tool_timeout_s=120))
 
 
 @pytest.fixture(scope="module")
