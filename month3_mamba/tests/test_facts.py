@@ -141,15 +141,18 @@ def test_untold_questions_ask_keys_the_history_never_stated():
         RecallTaskConfig(**{**vars(SENTENCES), "untold": 1.0})
 
 
+def one_part_away(key: str, told: str, vocab: str = "train") -> bool:
+    """`key` keeps `told`'s owner or its qualifier and thing (written independently of SentenceFacts.close_key)."""
+    owner = max((o for o in VOCABULARIES[vocab][0] if told.startswith(o + " ")), key=len)
+    return key.startswith(owner + " ") or key.endswith(" " + told[len(owner) + 1 :])
+
+
 @pytest.mark.parametrize("vocab", ["train", "heldout"])
 def test_close_untold_keys_change_one_part_of_a_told_key(vocab):
     fmt, rng = SentenceFacts(), random.Random(0)
-    owners = VOCABULARIES[vocab][0]
     for fact in random_facts(rng, 40, SENTENCES, vocab):
         close = fmt.close_key(rng, fact.key, vocab)
-        owner = max((o for o in owners if fact.key.startswith(o + " ")), key=len)
-        rest = fact.key[len(owner) + 1 :]  # qualifier and thing
-        assert close != fact.key and (close.startswith(owner + " ") or close.endswith(" " + rest)), (fact.key, close)
+        assert close != fact.key and one_part_away(close, fact.key, vocab), (fact.key, close)
     told = random_facts(random.Random(1), 4, SENTENCES)
     asked = untold_facts(random.Random(2), 8, told, SENTENCES, close=True)
     assert len({f.key for f in asked}) == 8 and not {f.key for f in asked} & {f.key for f in told}
@@ -159,12 +162,6 @@ def test_close_untold_keys_change_one_part_of_a_told_key(vocab):
 
 
 def test_training_can_ask_untold_keys_close_to_told_ones():
-    owners = VOCABULARIES["train"][0]
-
-    def one_part_away(key: str, told: str) -> bool:
-        owner = max((o for o in owners if told.startswith(o + " ")), key=len)
-        return key.startswith(owner + " ") or key.endswith(" " + told[len(owner) + 1 :])
-
     def near_share(share: float) -> float:
         task, rng = RecallTaskConfig(**{**vars(SENTENCES), "untold": 0.5, "untold_close": share}), random.Random(3)
         near = 0
