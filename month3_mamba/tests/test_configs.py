@@ -76,11 +76,18 @@ README_COMMANDS |= {
                            "--eval-interval 250 --eval-batches 2 --ckpt-interval 25 --out-dir runs/month3_memory_delta "
                            "--export runs/month3_memory_delta/phase4.pt",
 }
+# The wide reader: the delta presets with 2 heads of 64 x 64 instead of 4 of 32 x 32, in a folder of its own.
+README_COMMANDS |= {
+    f"memory_delta_wide_phase{i}": README_COMMANDS[f"memory_delta_phase{i}"]
+    .replace("--arch delta", "--arch delta --n-head 2").replace("runs/month3_memory_delta", "runs/month3_memory_delta_wide")
+    for i in (1, 2, 3)
+}
 # Parameter counts in the README's tables: per family, and where a preset's model is not its family's usual size.
 README_PARAMS = {"mamba": 82_880, "hybrid": 99_328, "rwkv": 91_584, "delta": 92_388, "transformer": 115_008,
                  "memory_phase1": 95_168, "memory_hybrid_phase1": 111_616, "memory_delta_phase1": 100_580,
                  "memory_delta_phase2": 100_580, "memory_delta_phase3": 100_580,
-                 "memory_delta_phase4": 100_580}
+                 "memory_delta_phase4": 100_580, "memory_delta_wide_phase1": 100_482,
+                 "memory_delta_wide_phase2": 100_482, "memory_delta_wide_phase3": 100_482}
 
 
 @pytest.fixture
