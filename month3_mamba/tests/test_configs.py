@@ -79,7 +79,8 @@ README_COMMANDS |= {
 # The wide reader: the delta presets with 2 heads of 64 x 64 instead of 4 of 32 x 32, in a folder of its own.
 README_COMMANDS |= {
     f"memory_delta_wide_phase{i}": README_COMMANDS[f"memory_delta_phase{i}"]
-    .replace("--arch delta", "--arch delta --n-head 2").replace("runs/month3_memory_delta", "runs/month3_memory_delta_wide")
+    .replace("--arch delta", "--arch delta --n-head 2")
+    .replace("runs/month3_memory_delta", "runs/month3_memory_delta_wide")
     for i in (1, 2, 3)
 }
 # Parameter counts in the README's tables: per family, and where a preset's model is not its family's usual size.
